@@ -1,0 +1,204 @@
+"""Wiring: build the supervision tree for a mode and run it.
+
+Root
+├── Storage       (memory | redis)
+├── Transport     (memory | redis)
+├── Scheduler
+├── WorkerPool
+├── TaskManager
+└── HttpFront
+
+The mode decides only which Storage and Transport actors start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import attrs
+import trio
+
+from actors.api import TaskApi
+from actors.config import AgentConfig, agent_card, load_agent_config
+from actors.handlers import Handler, as_handler
+from actors.http_front import HttpFront
+from actors.manager import TaskManager
+from actors.scheduler import Scheduler
+from actors.storage.memory import MemoryStorage
+from actors.transport.memory import MemoryTransport
+from actors.worker import WorkerPool
+from runtime.mailbox import Mailbox, open_mailbox
+from runtime.settings import Settings, load_settings
+from runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class Runtime(TaskApi):
+    """A running agent: task operations plus where it is served.
+
+    Leaving `open_runtime`'s block stops it in order: HTTP first, workers
+    after their grace period, storage last.
+    """
+
+    url: str | None = None
+    pool: WorkerPool | None = None
+    settings: Settings = Settings()
+
+
+@attrs.define
+class _Wiring:
+    storage: Mailbox[Any] = attrs.field(factory=open_mailbox)
+    transport: Mailbox[Any] = attrs.field(factory=open_mailbox)
+    scheduler: Mailbox[Any] = attrs.field(factory=open_mailbox)
+    manager: Mailbox[Any] = attrs.field(factory=open_mailbox)
+    deliveries: Mailbox[Any] = attrs.field(factory=lambda: open_mailbox(64))
+    control: Mailbox[Any] = attrs.field(factory=open_mailbox)
+
+
+def build_tree(
+    agent: AgentConfig,
+    handler: Handler,
+    settings: Settings,
+    serve_http: bool,
+) -> tuple[Supervisor, Runtime, HttpFront | None]:
+    """The root supervisor for `settings`' mode, and the handle to it."""
+    wires = _Wiring()
+    pool = WorkerPool(
+        wires.deliveries.receive,
+        wires.control.receive,
+        wires.storage.send,
+        wires.transport.send,
+        handler,
+        agent.worker_concurrency,
+        agent.task_timeout,
+    )
+    manager = TaskManager(
+        wires.manager.receive,
+        wires.storage.send,
+        wires.scheduler.send,
+        blocking_timeout=agent.blocking_timeout,
+    )
+    runtime = Runtime(
+        wires.manager.send, agent.blocking_timeout, pool=pool, settings=settings
+    )
+
+    children = [
+        *_backend_children(wires, settings),
+        ChildSpec(
+            "scheduler", Scheduler(wires.scheduler.receive, wires.transport.send).run
+        ),
+        ChildSpec("workers", pool.run, stop=pool.stop),
+        ChildSpec("manager", manager.run),
+    ]
+    front = None
+    if serve_http:
+        front = _front(agent, runtime, settings)
+        children.append(ChildSpec("http", front.run, stop=front.stop))
+
+    return Supervisor("root", children, RestartPolicy()), runtime, front
+
+
+def _backend_children(wires: _Wiring, settings: Settings) -> list[ChildSpec]:
+    """The mode's Storage and Transport actors: the only part that differs."""
+    if settings.uses_redis:
+        from actors.redis_mode import redis_children
+
+        return redis_children(wires, settings)
+
+    storage = MemoryStorage(wires.storage.receive)
+    transport = MemoryTransport(
+        wires.transport.receive, wires.deliveries.send, wires.control.send
+    )
+    return [
+        ChildSpec("storage", storage.run),
+        ChildSpec("transport", transport.run),
+    ]
+
+
+def _front(agent: AgentConfig, runtime: Runtime, settings: Settings) -> HttpFront:
+    def health() -> dict[str, Any]:
+        pool = runtime.pool
+        return {
+            "status": "ok",
+            "mode": settings.scheduler_type,
+            "workers": {
+                "running": len(pool.running()) if pool else 0,
+                "concurrency": pool.concurrency if pool else 0,
+            },
+        }
+
+    return HttpFront(
+        runtime,
+        agent_card(agent, streaming=False),
+        health,
+        agent.host,
+        agent.port,
+        agent.max_body_bytes,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(
+    config: Mapping[str, Any],
+    handler: Callable[..., Any],
+    *,
+    settings: Settings | None = None,
+    serve_http: bool = True,
+) -> AsyncIterator[Runtime]:
+    """Start the agent inside the caller's trio run; stop it on leaving.
+
+    Configuration errors raise `ConfigError` before anything starts.
+    """
+    settings = load_settings() if settings is None else settings
+    agent = load_agent_config(config, settings)
+    root, runtime, front = build_tree(agent, as_handler(handler), settings, serve_http)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(root.run)
+        if front is not None:
+            runtime.url = _http_url(front.bound[0])
+        try:
+            yield runtime
+        finally:
+            root.stop()
+
+
+def _http_url(bound: str) -> str:
+    return bound if bound.startswith("http") else f"http://{bound}"
+
+
+async def serve_async(
+    config: Mapping[str, Any],
+    handler: Callable[..., Any],
+    *,
+    settings: Settings | None = None,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled or until SIGINT/SIGTERM, then stop in order.
+
+    `task_status.started(runtime)` hands the running `Runtime` to the caller.
+    """
+    async with open_runtime(config, handler, settings=settings) as runtime:
+        log.info("agent ready url=%s", runtime.url)
+        print(f"agent-runtime: serving {runtime.url}", flush=True)
+        task_status.started(runtime)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("stopping signal=%s", signal.Signals(signum).name)
+                break
+
+
+def serve(config: Mapping[str, Any], handler: Callable[..., Any]) -> None:
+    """Serve the agent over HTTP until SIGINT or SIGTERM; blocks.
+
+    Settings come from the environment (see the README).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    trio.run(partial(serve_async, config, handler))

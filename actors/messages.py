@@ -1,0 +1,129 @@
+"""The typed messages that travel between the task-domain actors.
+
+Requests that need an answer carry a `Reply`; the rest are told.
+Operations (`RunTask`, `CancelTask`, `PauseTask`) are the only messages that
+cross process boundaries, through a transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors.states import TaskState
+from actors.task import Task
+from actors.writes import Write
+from runtime.mailbox import Reply
+
+# --- operations: scheduler -> transport -> workers --------------------------
+
+
+@attrs.frozen
+class RunTask:
+    """Run attempt `attempt` of a task."""
+
+    task_id: str
+    attempt: int
+
+
+@attrs.frozen
+class CancelTask:
+    """Stop the handler of a running task; its state is already written."""
+
+    task_id: str
+
+
+@attrs.frozen
+class PauseTask:
+    """Interrupt the handler of a running task; its state is already written."""
+
+    task_id: str
+
+
+Control = CancelTask | PauseTask
+
+
+# --- scheduler and transport inboxes -----------------------------------------
+
+
+@attrs.frozen
+class Schedule:
+    """Queue `op`; `reply` (if any) gets None once it is safely queued."""
+
+    op: RunTask | Control
+    reply: Reply[None] | None = None
+
+
+@attrs.frozen
+class Delivery:
+    """An operation handed to the worker pool; `token` acknowledges it."""
+
+    op: RunTask
+    token: Any = None
+
+
+@attrs.frozen
+class Ack:
+    """The outcome of a delivery is stored; the transport may forget it."""
+
+    token: Any
+
+
+# --- storage inbox ------------------------------------------------------------
+
+
+@attrs.frozen
+class CreateTask:
+    task: Task
+    reply: Reply[Task]
+
+
+@attrs.frozen
+class GetTask:
+    """Answer the task, or None if there is no such task."""
+
+    task_id: str
+    reply: Reply[Task | None]
+
+
+@attrs.frozen
+class ListQuery:
+    context_id: str | None = None
+    state: TaskState | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@attrs.frozen
+class TaskPage:
+    tasks: list[Task]
+    total: int
+    next_offset: int | None
+
+
+@attrs.frozen
+class ListTasks:
+    query: ListQuery
+    reply: Reply[TaskPage]
+
+
+@attrs.frozen
+class WriteTask:
+    """Apply `write`; the reply is the new task or fails with `Refused`."""
+
+    task_id: str
+    write: Write
+    reply: Reply[Task]
+
+
+@attrs.frozen
+class WatchTask:
+    """Answer once the task's version is above `after_version`."""
+
+    task_id: str
+    after_version: int
+    reply: Reply[Task | None]
+
+
+StorageRequest = CreateTask | GetTask | ListTasks | WriteTask | WatchTask

@@ -1,0 +1,1 @@
+"""Storage actors: the source of truth for task state (memory or Redis)."""

@@ -1,0 +1,103 @@
+"""MemoryStorage: tasks in a dict, owned by one actor.
+
+Fast and simple, and gone when the process exits. Watchers (blocking sends,
+streams) are answered as soon as a write passes the version they saw.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import attrs
+import trio
+
+from actors.messages import (
+    CreateTask,
+    GetTask,
+    ListQuery,
+    ListTasks,
+    StorageRequest,
+    TaskPage,
+    WatchTask,
+    WriteTask,
+)
+from actors.task import Task
+from actors.writes import Refused, apply_write
+from runtime.mailbox import Reply, receive_batch
+
+
+@attrs.define
+class MemoryStorage:
+    inbox: trio.MemoryReceiveChannel[StorageRequest]
+    _tasks: dict[str, Task] = attrs.field(factory=dict)
+    _watchers: dict[str, list[tuple[int, Reply[Task | None]]]] = attrs.field(
+        factory=lambda: defaultdict(list)
+    )
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve requests until the inbox closes. Restart-safe: state stays."""
+        task_status.started()
+        while True:
+            try:
+                batch = await receive_batch(self.inbox)
+            except trio.EndOfChannel:
+                return
+            for request in batch:
+                self._handle(request)
+
+    def _handle(self, request: StorageRequest) -> None:
+        match request:
+            case WriteTask(task_id, write, reply):
+                self._write(task_id, write, reply)
+            case GetTask(task_id, reply):
+                reply.send(self._tasks.get(task_id))
+            case CreateTask(task, reply):
+                self._tasks[task.id] = task
+                reply.send(task)
+            case ListTasks(query, reply):
+                reply.send(self._list(query))
+            case WatchTask(task_id, after, reply):
+                self._watch(task_id, after, reply)
+
+    def _write(self, task_id: str, write: Any, reply: Reply[Task]) -> None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            reply.fail(Refused(f"no task {task_id}", None))
+            return
+
+        try:
+            updated = apply_write(task, write)
+        except Refused as exc:
+            reply.fail(exc)
+            return
+
+        self._tasks[task_id] = updated
+        reply.send(updated)
+        if updated is not task:
+            self._notify(updated)
+
+    def _watch(self, task_id: str, after: int, reply: Reply[Task | None]) -> None:
+        task = self._tasks.get(task_id)
+        if task is None or task.version > after:
+            reply.send(task)
+            return
+        self._watchers[task_id].append((after, reply))
+
+    def _notify(self, task: Task) -> None:
+        waiting = self._watchers.pop(task.id, None)
+        if not waiting:
+            return
+        for _after, reply in waiting:
+            reply.send(task)
+
+    def _list(self, query: ListQuery) -> TaskPage:
+        matches = [
+            task
+            for task in self._tasks.values()
+            if (query.context_id is None or task.context_id == query.context_id)
+            and (query.state is None or task.state == query.state)
+        ]
+        page = matches[query.offset : query.offset + query.limit]
+        end = query.offset + len(page)
+        return TaskPage(page, len(matches), end if end < len(matches) else None)

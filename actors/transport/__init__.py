@@ -1,0 +1,1 @@
+"""Transport actors: move operations from the scheduler to the workers."""

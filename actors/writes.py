@@ -1,0 +1,260 @@
+"""Every change a task can undergo, as data, and the one pure function that
+applies it.
+
+Storages never edit a task by hand: they call `apply_write`, which checks
+the expected state and attempt (compare-and-set plus fencing token) and the
+state machine, then returns the new record or raises `Refused`. A late or
+duplicate writer therefore loses instead of overwriting.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import attrs
+
+from actors.states import CANCELABLE, TERMINAL, TaskState, check_move
+from actors.task import Message, Task, agent_message
+
+S = TaskState
+
+
+class Refused(Exception):
+    """The write does not apply to the task as it is now; nothing changed.
+
+    `task` is the current record, so callers can answer with the real state.
+    """
+
+    def __init__(self, reason: str, task: Task | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.task = task
+
+
+@attrs.frozen
+class Claim:
+    """A worker starts run `attempt` of a queued task."""
+
+    attempt: int
+
+
+@attrs.frozen
+class Finish:
+    """A worker records the outcome of run `attempt`."""
+
+    attempt: int
+    state: TaskState
+    parts: list[Message] | None = None
+    artifacts: list[Message] = attrs.field(factory=list)
+    error: str | None = None
+
+
+@attrs.frozen
+class Save:
+    """The handler of run `attempt` stores progress to resume from."""
+
+    attempt: int
+    data: Any
+
+
+@attrs.frozen
+class Progress:
+    """The handler of run `attempt` reports progress as a status message."""
+
+    attempt: int
+    text: str
+
+
+@attrs.frozen
+class AddArtifact:
+    """The handler of run `attempt` streams out one artifact chunk."""
+
+    attempt: int
+    artifact: Message
+
+
+@attrs.frozen
+class Cancel:
+    """End the task, queued, running or waiting."""
+
+
+@attrs.frozen
+class Pause:
+    """Hold a queued task or interrupt a running one; no-op when suspended."""
+
+
+@attrs.frozen
+class Resume:
+    """Queue a suspended task again as the next attempt."""
+
+
+@attrs.frozen
+class FollowUp:
+    """A user answers a task that asked for input; it runs again."""
+
+    message: Message
+
+
+@attrs.frozen
+class Lost:
+    """The worker running `attempt` vanished: retry it, or fail after the limit."""
+
+    attempt: int
+    max_attempts: int
+
+
+@attrs.frozen
+class Fail:
+    """Fail a task that cannot be scheduled, whatever attempt it is in."""
+
+    expect: TaskState
+    reason: str
+
+
+Write = (
+    Claim
+    | Finish
+    | Save
+    | Progress
+    | AddArtifact
+    | Cancel
+    | Pause
+    | Resume
+    | FollowUp
+    | Lost
+    | Fail
+)
+
+
+def apply_write(task: Task, write: Write, now: float | None = None) -> Task:
+    """The task after `write`, or `Refused` if it does not apply."""
+    now = time.time() if now is None else now
+    changed = _APPLY[type(write)](task, write)
+    if changed is task:
+        return task
+    return attrs.evolve(changed, version=task.version + 1, updated_at=now)
+
+
+def _expect(task: Task, states: frozenset[TaskState], what: str) -> None:
+    if task.state not in states:
+        raise Refused(f"cannot {what} a task that is {task.state}", task)
+
+
+def _fenced(task: Task, attempt: int, what: str) -> None:
+    """Only the current run may write; a stale attempt is refused."""
+    if task.attempt != attempt:
+        raise Refused(
+            f"cannot {what}: attempt {attempt} is stale (now {task.attempt})", task
+        )
+
+
+def _move(task: Task, target: TaskState, **changes: Any) -> Task:
+    check_move(task.state, target)
+    return attrs.evolve(task, state=target, **changes)
+
+
+def _claim(task: Task, w: Claim) -> Task:
+    _fenced(task, w.attempt, "claim")
+    _expect(task, frozenset({S.SUBMITTED}), "claim")
+    return _move(task, S.WORKING, status_message=None, error=None)
+
+
+def _finish(task: Task, w: Finish) -> Task:
+    _fenced(task, w.attempt, "finish")
+    _expect(task, frozenset({S.WORKING}), "finish")
+    history = task.history
+    message = None
+    if w.parts:
+        message = agent_message(task, w.parts)
+        history = (*history, message)
+    return _move(
+        task,
+        w.state,
+        history=history,
+        artifacts=(*task.artifacts, *w.artifacts),
+        status_message=message,
+        error=w.error,
+    )
+
+
+def _save(task: Task, w: Save) -> Task:
+    _fenced(task, w.attempt, "save")
+    _expect(task, frozenset({S.WORKING}), "save")
+    return attrs.evolve(task, saved=w.data)
+
+
+def _progress(task: Task, w: Progress) -> Task:
+    _fenced(task, w.attempt, "report progress")
+    _expect(task, frozenset({S.WORKING}), "report progress")
+    message = agent_message(task, [{"kind": "text", "text": w.text}])
+    return attrs.evolve(task, status_message=message)
+
+
+def _add_artifact(task: Task, w: AddArtifact) -> Task:
+    _fenced(task, w.attempt, "add an artifact")
+    _expect(task, frozenset({S.WORKING}), "add an artifact")
+    return attrs.evolve(task, artifacts=(*task.artifacts, w.artifact))
+
+
+def _cancel(task: Task, w: Cancel) -> Task:
+    _expect(task, CANCELABLE, "cancel")
+    return _move(task, S.CANCELED)
+
+
+def _pause(task: Task, w: Pause) -> Task:
+    if task.state is S.SUSPENDED:
+        return task
+    _expect(task, frozenset({S.SUBMITTED, S.WORKING}), "pause")
+    return _move(task, S.SUSPENDED)
+
+
+def _resume(task: Task, w: Resume) -> Task:
+    _expect(task, frozenset({S.SUSPENDED}), "resume")
+    return _move(task, S.SUBMITTED, attempt=task.attempt + 1)
+
+
+def _follow_up(task: Task, w: FollowUp) -> Task:
+    _expect(task, frozenset({S.INPUT_REQUIRED, S.AUTH_REQUIRED}), "follow up on")
+    message = {**w.message, "taskId": task.id, "contextId": task.context_id}
+    return _move(
+        task,
+        S.SUBMITTED,
+        attempt=task.attempt + 1,
+        history=(*task.history, message),
+        status_message=None,
+    )
+
+
+def _lost(task: Task, w: Lost) -> Task:
+    _fenced(task, w.attempt, "requeue")
+    _expect(task, frozenset({S.WORKING}), "requeue")
+    if task.attempt >= w.max_attempts:
+        reason = (
+            f"worker lost while running attempt {task.attempt} "
+            f"of {w.max_attempts}; giving up"
+        )
+        return _move(task, S.FAILED, error=reason)
+    return _move(task, S.SUBMITTED, attempt=task.attempt + 1)
+
+
+def _fail(task: Task, w: Fail) -> Task:
+    _expect(task, frozenset({w.expect}), "fail")
+    if task.state in TERMINAL:
+        return task
+    return _move(task, S.FAILED, error=w.reason)
+
+
+_APPLY: dict[type, Any] = {
+    Claim: _claim,
+    Finish: _finish,
+    Save: _save,
+    Progress: _progress,
+    AddArtifact: _add_artifact,
+    Cancel: _cancel,
+    Pause: _pause,
+    Resume: _resume,
+    FollowUp: _follow_up,
+    Lost: _lost,
+    Fail: _fail,
+}

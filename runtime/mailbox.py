@@ -1,0 +1,122 @@
+"""Bounded inboxes and the ask pattern that actors use to talk.
+
+An actor is reached only through its inbox. A request that needs an answer
+carries a one-shot `Reply`; the asker waits on the other end with a timeout.
+Inboxes are bounded on purpose: a full inbox slows the sender down instead of
+growing without limit or dropping a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import attrs
+import trio
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+DEFAULT_CAPACITY = 1024
+
+
+class AskTimeout(TimeoutError):
+    """The actor did not answer in time; it may be overloaded or stopped.
+
+    The request may still be carried out later: callers that retry must be
+    idempotent or re-read the state first.
+    """
+
+
+class ActorGone(RuntimeError):
+    """The actor's inbox is closed, so it is shutting down or has stopped."""
+
+
+@attrs.frozen
+class _Failure:
+    error: BaseException
+
+
+@attrs.frozen
+class Mailbox(Generic[M]):
+    """Both ends of one actor's inbox."""
+
+    send: trio.MemorySendChannel[M]
+    receive: trio.MemoryReceiveChannel[M]
+
+
+def open_mailbox(capacity: int = DEFAULT_CAPACITY) -> Mailbox[Any]:
+    """Make a bounded inbox; the capacity is the back-pressure threshold."""
+    send, receive = trio.open_memory_channel[Any](capacity)
+    return Mailbox(send, receive)
+
+
+@attrs.frozen
+class Reply(Generic[T]):
+    """The one-shot answer port carried by a request.
+
+    Answering never blocks and never raises: an asker that gave up (timed
+    out or was cancelled) simply never reads the answer.
+    """
+
+    _port: trio.MemorySendChannel[Any]
+
+    def send(self, value: T) -> None:
+        self._deliver(value)
+
+    def fail(self, error: BaseException) -> None:
+        """Make the asker's `ask` raise `error`."""
+        self._deliver(_Failure(error))
+
+    def _deliver(self, item: Any) -> None:
+        try:
+            self._port.send_nowait(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
+            pass
+
+
+async def ask(
+    inbox: trio.MemorySendChannel[M],
+    build: Callable[[Reply[T]], M],
+    timeout: float = 30.0,
+) -> T:
+    """Send the request made by `build(reply)` and wait for its answer.
+
+    Raises `AskTimeout` after `timeout` seconds, `ActorGone` if the inbox is
+    closed, or whatever the actor passed to `Reply.fail`. Cancelling the
+    caller abandons the answer; the request may still be carried out.
+    """
+    port, answer = trio.open_memory_channel[Any](1)
+    with answer:
+        try:
+            with trio.fail_after(timeout):
+                await inbox.send(build(Reply(port)))
+                result = await answer.receive()
+        except trio.TooSlowError:
+            raise AskTimeout(f"no answer within {timeout}s") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ActorGone("the actor's inbox is closed") from None
+
+    if isinstance(result, _Failure):
+        raise result.error
+    return result  # type: ignore[no-any-return]
+
+
+async def receive_batch(
+    receive: trio.MemoryReceiveChannel[M], limit: int = 256
+) -> list[M]:
+    """Wait for one message, then take whatever else is already waiting.
+
+    Under light load the batch is a single message, so nothing waits for a
+    batch to fill. Raises `trio.EndOfChannel` once the inbox is closed and
+    drained.
+    """
+    batch = [await receive.receive()]
+
+    while len(batch) < limit:
+        try:
+            batch.append(receive.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            break
+
+    return batch
