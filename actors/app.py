@@ -78,6 +78,8 @@ def build_tree(
         handler,
         agent.worker_concurrency,
         agent.task_timeout,
+        max_attempts=settings.max_attempts,
+        recheck_interval=settings.heartbeat_interval,
     )
     manager = TaskManager(
         wires.manager.receive,

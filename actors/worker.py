@@ -21,9 +21,10 @@ from actors.context import TaskContext
 from actors.handlers import Handler, invoke
 from actors.messages import Ack, Control, Delivery, RunTask
 from actors.outcome import artifact, failure, finish_for, finish_streamed, to_parts
-from actors.storage.client import StorageInbox, write_task
+from actors.states import TaskState
+from actors.storage.client import StorageInbox, get_task, write_task
 from actors.task import Task
-from actors.writes import AddArtifact, Claim, Finish, Refused
+from actors.writes import AddArtifact, Claim, Finish, Lost, Refused
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class _Run:
     attempt: int
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     interrupted: bool = False
+    claimed: bool = False
 
 
 @attrs.define
@@ -44,6 +46,8 @@ class WorkerPool:
     handler: Handler
     concurrency: int = 8
     task_timeout: float | None = None
+    max_attempts: int = 3
+    recheck_interval: float = 1.0
     _running: dict[str, _Run] = attrs.field(factory=dict)
     _intake: trio.CancelScope = attrs.field(factory=trio.CancelScope)
 
@@ -58,6 +62,7 @@ class WorkerPool:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as control:
             control.start_soon(self._control_loop)
+            control.start_soon(self._recheck_loop)
             async with trio.open_nursery() as runs:
                 task_status.started()
                 await self._intake_loop(runs)
@@ -77,10 +82,28 @@ class WorkerPool:
 
     async def _control_loop(self) -> None:
         async for op in self.control:
-            run = self._running.get(op.task_id)
-            if run is not None:
-                run.interrupted = True
-                run.scope.cancel()
+            self._interrupt(op.task_id)
+
+    def _interrupt(self, task_id: str) -> None:
+        run = self._running.get(task_id)
+        if run is not None:
+            run.interrupted = True
+            run.scope.cancel()
+
+    async def _recheck_loop(self) -> None:
+        """Re-read the state of every running task now and then.
+
+        Cancel and pause signals can be lost (a dropped pub/sub message, a
+        restarted transport); this bounds the delay of such a stop to one
+        interval instead of forever.
+        """
+        while True:
+            await trio.sleep(self.recheck_interval)
+            claimed = [(i, r) for i, r in self._running.items() if r.claimed]
+            for task_id, run in claimed:
+                task = await get_task(self.storage, task_id)
+                if _superseded(task, run.attempt) and self._running.get(task_id) is run:
+                    self._interrupt(task_id)
 
     async def _execute(self, delivery: Delivery, slots: trio.Semaphore) -> None:
         op = delivery.op
@@ -103,16 +126,41 @@ class WorkerPool:
             slots.release()
 
     async def _attempt(self, op: RunTask) -> None:
-        try:
-            task = await write_task(self.storage, op.task_id, Claim(op.attempt))
-        except Refused:
+        task = await self._claim(op)
+        if task is None:
             return
+        run = self._running[op.task_id]
+        run.attempt, run.claimed = task.attempt, True
 
         finish = await self._outcome(task)
         try:
             await write_task(self.storage, task.id, finish)
         except Refused:
             pass
+
+    async def _claim(self, op: RunTask) -> Task | None:
+        """Take the run, or None when it is stale, cancelled or paused.
+
+        A run that storage shows as `working` in this very attempt was handed
+        out before and its worker is gone (a durable transport redelivered
+        it): it is written off as lost, which either queues it as the next
+        attempt, claimed here at once, or fails it at the attempt limit.
+        """
+        try:
+            return await write_task(self.storage, op.task_id, Claim(op.attempt))
+        except Refused as exc:
+            task = exc.task
+            if task is None or not _was_lost(task, op):
+                return None
+
+        lost = Lost(op.attempt, self.max_attempts)
+        try:
+            task = await write_task(self.storage, op.task_id, lost)
+            if task.state is not TaskState.SUBMITTED:
+                return None
+            return await write_task(self.storage, op.task_id, Claim(task.attempt))
+        except Refused:
+            return None
 
     async def _outcome(self, task: Task) -> Finish:
         """Run the handler and turn what happened into the finishing write."""
@@ -142,3 +190,14 @@ class WorkerPool:
     async def _ack(self, delivery: Delivery) -> None:
         if delivery.token is not None:
             await self.transport.send(Ack(delivery.token))
+
+
+def _was_lost(task: Task, op: RunTask) -> bool:
+    return task.state is TaskState.WORKING and task.attempt == op.attempt
+
+
+def _superseded(task: Task | None, attempt: int) -> bool:
+    """True when the run of `attempt` no longer owns the task."""
+    if task is None:
+        return True
+    return task.state is not TaskState.WORKING or task.attempt != attempt

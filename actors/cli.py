@@ -1,0 +1,98 @@
+"""The `agent-runtime` command.
+
+    agent-runtime serve PATH_OR_MODULE:HANDLER [--host H] [--port P]
+
+`PATH_OR_MODULE` is a file path (`examples/echo_agent.py`) or a dotted
+module name; if it holds a dict named `config`, that is the agent config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import trio
+
+from runtime.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = {"name": "agent", "description": "An agent served by agent-runtime"}
+
+
+def load_target(target: str) -> tuple[dict[str, Any], Callable[..., Any]]:
+    """The (config, handler) named by `PATH_OR_MODULE:HANDLER`."""
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise ConfigError(
+            f"target {target!r} must look like PATH_OR_MODULE:HANDLER, "
+            "e.g. examples/echo_agent.py:handler"
+        )
+
+    module = _import(where)
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise ConfigError(f"{where} has no callable named {attr!r}")
+    config = getattr(module, "config", None) or DEFAULT_CONFIG
+    return dict(config), handler
+
+
+def _import(where: str) -> ModuleType:
+    path = Path(where)
+    if where.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"no such file: {where}")
+        sys.path.insert(0, str(path.resolve().parent))
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    try:
+        return importlib.import_module(where)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {where!r}: {exc}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-runtime")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve an agent over HTTP")
+    serve.add_argument("target", help="PATH_OR_MODULE:HANDLER")
+    serve.add_argument("--host", help="overrides the host of deployment.url")
+    serve.add_argument("--port", type=int, help="overrides its port")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+
+    if args.host:
+        os.environ["HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)
+
+    from actors.app import serve_async
+
+    try:
+        config, handler = load_target(args.target)
+        trio.run(serve_async, config, handler)
+    except ConfigError as exc:
+        print(f"agent-runtime: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
