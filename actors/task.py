@@ -81,7 +81,7 @@ def to_wire(task: Task, history_length: int | None = None) -> dict[str, Any]:
     if history_length is not None:
         history = history[-history_length:] if history_length > 0 else []
 
-    metadata: dict[str, Any] = {"attempt": task.attempt}
+    metadata: dict[str, Any] = {"attempt": task.attempt, "version": task.version}
     if task.error is not None:
         metadata["error"] = task.error
 

@@ -141,7 +141,8 @@ class Supervisor:
                             task_status.started()
                             reported = True
                 except Exception as exc:  # noqa: BLE001 - a crash is logged once
-                    log.error("actor crashed name=%s error=%r", child.spec.name, exc)
+                    error = _unwrap(exc)
+                    log.error("actor crashed name=%s error=%r", child.spec.name, error)
                     await self._after_crash(child, started=reported)
                     continue
 
@@ -182,3 +183,10 @@ class Supervisor:
         child.stopping = True
         self._stop.set()
         return self._escalation
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The lone exception inside nested one-member groups, for a clear log."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
