@@ -199,7 +199,7 @@ def _add_artifact(task: Task, w: AddArtifact) -> Task:
 
 def _cancel(task: Task, w: Cancel) -> Task:
     _expect(task, CANCELABLE, "cancel")
-    return _move(task, S.CANCELED)
+    return _move(task, S.CANCELED, status_message=None)
 
 
 def _pause(task: Task, w: Pause) -> Task:

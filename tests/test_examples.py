@@ -1,0 +1,48 @@
+"""Every example runs as documented, so the docs cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.processes import ROOT, agent_process
+
+
+def run_client(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "examples/client.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_echo_agent_answers_the_client() -> None:
+    """The echo agent serves over HTTP; the client follows its task to the end."""
+    with agent_process(["examples/echo_agent.py"]) as (_proc, url, _lines):
+        output = run_client(url + "/", "hi there")
+
+    assert "completed: echo: hi there" in output.splitlines()
+
+
+def test_slow_agent_reports_progress_and_can_be_canceled() -> None:
+    """The slow agent shows progress; the client cancels it midway."""
+    env = {"SLOW_AGENT_STEPS": "400", "SLOW_AGENT_STEP_SECONDS": "0.02"}
+    with agent_process(["examples/slow_agent.py"], env) as (_proc, url, _lines):
+        output = run_client(url + "/", "count", "--cancel-after", "0.5")
+
+    lines = output.splitlines()
+    assert any(line.startswith("working: step ") for line in lines)
+    assert lines[-1] == "canceled"
+
+
+def test_cli_serves_a_handler_from_a_path() -> None:
+    """`agent-runtime serve PATH:HANDLER` serves the module's handler and config."""
+    args = ["-m", "actors.cli", "serve", "examples/echo_agent.py:handler"]
+    with agent_process(args) as (_proc, url, _lines):
+        output = run_client(url + "/", "via cli")
+
+    assert "completed: echo: via cli" in output.splitlines()
