@@ -40,7 +40,9 @@ class AgentConfig:
 
     @property
     def port(self) -> int:
-        return urlsplit(self.url).port or 80
+        """The port to bind; 0 asks the system for a free one."""
+        port = urlsplit(self.url).port
+        return 80 if port is None else port
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
