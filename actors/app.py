@@ -32,6 +32,7 @@ from actors.scheduler import Scheduler
 from actors.storage.memory import MemoryStorage
 from actors.transport.memory import MemoryTransport
 from actors.worker import WorkerPool
+from runtime.errors import ConfigError
 from runtime.mailbox import Mailbox, open_mailbox
 from runtime.settings import Settings, load_settings
 from runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
@@ -70,17 +71,19 @@ def build_tree(
 ) -> tuple[Supervisor, Runtime, HttpFront | None]:
     """The root supervisor for `settings`' mode, and the handle to it."""
     wires = _Wiring()
-    pool = WorkerPool(
-        wires.deliveries.receive,
-        wires.control.receive,
-        wires.storage.send,
-        wires.transport.send,
-        handler,
-        agent.worker_concurrency,
-        agent.task_timeout,
-        max_attempts=settings.max_attempts,
-        recheck_interval=settings.heartbeat_interval,
-    )
+    pool = None
+    if settings.role != "api":
+        pool = WorkerPool(
+            wires.deliveries.receive,
+            wires.control.receive,
+            wires.storage.send,
+            wires.transport.send,
+            handler,
+            agent.worker_concurrency,
+            agent.task_timeout,
+            max_attempts=settings.max_attempts,
+            recheck_interval=settings.heartbeat_interval,
+        )
     manager = TaskManager(
         wires.manager.receive,
         wires.storage.send,
@@ -91,28 +94,36 @@ def build_tree(
         wires.manager.send, agent.blocking_timeout, pool=pool, settings=settings
     )
 
-    children = [
-        *_backend_children(wires, settings),
-        ChildSpec(
-            "scheduler", Scheduler(wires.scheduler.receive, wires.transport.send).run
-        ),
-        ChildSpec("workers", pool.run, stop=pool.stop),
-        ChildSpec("manager", manager.run),
-    ]
+    backend, backend_health = _backend_children(wires, settings, pool)
+    children = list(backend)
+    if settings.role != "worker":
+        scheduler = Scheduler(wires.scheduler.receive, wires.transport.send)
+        children.append(ChildSpec("scheduler", scheduler.run))
+    if pool is not None:
+        children.append(ChildSpec("workers", pool.run, stop=pool.stop))
     front = None
-    if serve_http:
-        front = _front(agent, runtime, settings)
-        children.append(ChildSpec("http", front.run, stop=front.stop))
+    if settings.role != "worker":
+        children.append(ChildSpec("manager", manager.run))
+        if serve_http:
+            front = _front(agent, runtime, settings, backend_health)
+            children.append(ChildSpec("http", front.run, stop=front.stop))
 
     return Supervisor("root", children, RestartPolicy()), runtime, front
 
 
-def _backend_children(wires: _Wiring, settings: Settings) -> list[ChildSpec]:
-    """The mode's Storage and Transport actors: the only part that differs."""
-    if settings.uses_redis:
-        from actors.redis_mode import redis_children
+def _backend_children(
+    wires: _Wiring, settings: Settings, pool: WorkerPool | None = None
+) -> tuple[list[ChildSpec], Callable[[], dict[str, Any]] | None]:
+    """The mode's Storage and Transport actors: the only part that differs.
 
-        return redis_children(wires, settings)
+    Also returns what the mode adds to `/health`, if anything.
+    """
+    if settings.uses_redis:
+        from actors.redis_mode import RedisMode
+
+        running = pool.running if pool is not None else None
+        mode = RedisMode(wires, settings, running)
+        return mode.children(), mode.health
 
     storage = MemoryStorage(wires.storage.receive)
     transport = MemoryTransport(
@@ -121,13 +132,18 @@ def _backend_children(wires: _Wiring, settings: Settings) -> list[ChildSpec]:
     return [
         ChildSpec("storage", storage.run),
         ChildSpec("transport", transport.run),
-    ]
+    ], None
 
 
-def _front(agent: AgentConfig, runtime: Runtime, settings: Settings) -> HttpFront:
+def _front(
+    agent: AgentConfig,
+    runtime: Runtime,
+    settings: Settings,
+    backend_health: Callable[[], dict[str, Any]] | None = None,
+) -> HttpFront:
     def health() -> dict[str, Any]:
         pool = runtime.pool
-        return {
+        report: dict[str, Any] = {
             "status": "ok",
             "mode": settings.scheduler_type,
             "workers": {
@@ -135,6 +151,12 @@ def _front(agent: AgentConfig, runtime: Runtime, settings: Settings) -> HttpFron
                 "concurrency": pool.concurrency if pool else 0,
             },
         }
+        if backend_health is not None:
+            extra = backend_health()
+            report.update(extra)
+            if not extra.get("redis", {}).get("reachable", True):
+                report["status"] = "degraded"
+        return report
 
     return HttpFront(
         runtime,
@@ -159,6 +181,11 @@ async def open_runtime(
     Configuration errors raise `ConfigError` before anything starts.
     """
     settings = load_settings() if settings is None else settings
+    if settings.role != "all" and not settings.uses_redis:
+        raise ConfigError(
+            f"AGENT_ROLE={settings.role!r} needs SCHEDULER_TYPE=redis; "
+            "in memory mode a process must run every role (all)"
+        )
     agent = load_agent_config(config, settings)
     root, runtime, front = build_tree(agent, as_handler(handler), settings, serve_http)
 
@@ -188,8 +215,11 @@ async def serve_async(
     `task_status.started(runtime)` hands the running `Runtime` to the caller.
     """
     async with open_runtime(config, handler, settings=settings) as runtime:
-        log.info("agent ready url=%s", runtime.url)
-        print(f"agent-runtime: serving {runtime.url}", flush=True)
+        log.info("agent ready url=%s role=%s", runtime.url, runtime.settings.role)
+        if runtime.url is None:
+            print("agent-runtime: worker ready", flush=True)
+        else:
+            print(f"agent-runtime: serving {runtime.url}", flush=True)
         task_status.started(runtime)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:

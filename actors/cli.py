@@ -1,6 +1,10 @@
 """The `agent-runtime` command.
 
     agent-runtime serve PATH_OR_MODULE:HANDLER [--host H] [--port P]
+                        [--role all|api|worker]
+    agent-runtime worker PATH_OR_MODULE:HANDLER [--concurrency N]
+
+`worker` runs tasks only (no HTTP); it needs Redis mode (`SCHEDULER_TYPE=redis`).
 
 `PATH_OR_MODULE` is a file path (`examples/echo_agent.py`) or a dotted
 module name; if it holds a dict named `config`, that is the agent config.
@@ -71,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("target", help="PATH_OR_MODULE:HANDLER")
     serve.add_argument("--host", help="overrides the host of deployment.url")
     serve.add_argument("--port", type=int, help="overrides its port")
+    serve.add_argument(
+        "--role",
+        choices=("all", "api", "worker"),
+        help="api: take requests only; worker: run tasks only (overrides AGENT_ROLE)",
+    )
+
+    worker = commands.add_parser("worker", help="run tasks from Redis, no HTTP")
+    worker.add_argument("target", help="PATH_OR_MODULE:HANDLER")
+    worker.add_argument(
+        "--concurrency", type=int, help="handlers run at once (WORKER_CONCURRENCY)"
+    )
     return parser
 
 
@@ -78,10 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
-    if args.host:
+    if getattr(args, "host", None):
         os.environ["HOST"] = args.host
-    if args.port is not None:
+    if getattr(args, "port", None) is not None:
         os.environ["PORT"] = str(args.port)
+    if getattr(args, "role", None):
+        os.environ["AGENT_ROLE"] = args.role
+    if args.command == "worker":
+        os.environ["AGENT_ROLE"] = "worker"
+        if args.concurrency is not None:
+            os.environ["WORKER_CONCURRENCY"] = str(args.concurrency)
 
     from actors.app import serve_async
 

@@ -1,0 +1,369 @@
+"""RedisStorage: tasks in Redis, so every process sees the same state.
+
+Key layout (prefix `p`):
+
+    p:task:{id}        hash {v: version, d: task JSON}
+    p:index            sorted set of task ids by created_at
+    p:context:{cid}    sorted set of one context's task ids by created_at
+    p:events           pub/sub channel; every create and write publishes the id
+
+Every write is computed by `apply_write` on the record as read, then stored
+with a compare-and-set on the version in Lua; a lost race re-reads and
+re-applies, so the state machine guards every write in every process.
+Requests waiting in the inbox are served together, one pipeline per step.
+When Redis cannot be reached the replies fail at once with
+`RedisUnavailable` (a `ConnectionError`); nothing waits for it to return.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from actors.messages import (
+    CreateTask,
+    GetTask,
+    ListQuery,
+    ListTasks,
+    StorageRequest,
+    TaskPage,
+    WatchTask,
+    WriteTask,
+)
+from actors.task import Task
+from actors.writes import Refused, apply_write
+from runtime.codec import decode, encode
+from runtime.mailbox import Reply, receive_batch
+from runtime.redis_client import (
+    Backoff,
+    Redis,
+    RedisFailure,
+    RedisUnavailable,
+    pipe_script,
+)
+
+log = logging.getLogger(__name__)
+
+CAS_ROUNDS = 20
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[4])
+return 1
+"""
+
+_CAS = """
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+"""
+
+
+@attrs.frozen
+class Keys:
+    prefix: str
+
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+    @property
+    def index(self) -> str:
+        return f"{self.prefix}:index"
+
+    def context(self, context_id: str) -> str:
+        return f"{self.prefix}:context:{context_id}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:events"
+
+
+@attrs.define
+class RedisStorage:
+    inbox: trio.MemoryReceiveChannel[StorageRequest]
+    redis: Redis
+    prefix: str = "bindu"
+    poll_interval: float = 1.0
+    _keys: Keys = attrs.field(init=False)
+    _create: Any = attrs.field(init=False)
+    _cas: Any = attrs.field(init=False)
+    _watchers: dict[str, list[tuple[int, Reply[Task | None]]]] = attrs.field(
+        factory=lambda: defaultdict(list), init=False
+    )
+    _dirty: set[str] = attrs.field(factory=set, init=False)
+    _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._keys = Keys(self.prefix)
+        self._create = self.redis.register(_CREATE)
+        self._cas = self.redis.register(_CAS)
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve requests until the inbox closes; watchers live in memory."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._events_loop)
+            nursery.start_soon(self._refresh_loop)
+            task_status.started()
+            while True:
+                try:
+                    batch = await receive_batch(self.inbox)
+                except trio.EndOfChannel:
+                    break
+                await self._serve(batch)
+            nursery.cancel_scope.cancel()
+
+    async def _serve(self, batch: list[StorageRequest]) -> None:
+        """One pipeline per kind of request: creates, reads, lists, writes."""
+        creates = [r for r in batch if isinstance(r, CreateTask)]
+        reads = [r for r in batch if isinstance(r, GetTask | WatchTask)]
+        lists = [r for r in batch if isinstance(r, ListTasks)]
+        writes = [r for r in batch if isinstance(r, WriteTask)]
+
+        await self._step(self._create_all, creates)
+        await self._step(self._read_all, reads)
+        await self._step(self._list_all, lists)
+        await self._step(self._write_all, writes)
+
+    async def _step(
+        self, step: Callable[[Any], Awaitable[None]], requests: Any
+    ) -> None:
+        """Run `step`; if it fails, every request in it hears the error."""
+        if not requests:
+            return
+        try:
+            await step(requests)
+        except (RedisUnavailable, RedisFailure) as exc:
+            for request in requests:
+                request.reply.fail(exc)
+        except Exception as exc:  # noqa: BLE001 - answered, logged, not fatal
+            log.exception("storage step failed step=%s", step.__name__)
+            for request in requests:
+                request.reply.fail(exc)
+
+    # --- create / read / list -------------------------------------------
+
+    async def _create_all(self, creates: list[CreateTask]) -> None:
+        def fill(pipe: Any) -> None:
+            for request in creates:
+                task, keys = request.task, self._keys
+                pipe_script(
+                    pipe,
+                    self._create,
+                    [keys.task(task.id), keys.index, keys.context(task.context_id)],
+                    [task.version, encode(task), task.created_at, task.id, keys.events],
+                )
+
+        done = await self.redis.pipeline(fill)
+        for request, created in zip(creates, done, strict=True):
+            if created:
+                request.reply.send(request.task)
+            else:
+                request.reply.fail(ValueError(f"task {request.task.id} exists"))
+
+    async def _read_all(self, reads: list[GetTask | WatchTask]) -> None:
+        for request in reads:
+            if isinstance(request, WatchTask):
+                # Registered before reading, so an event that lands while the
+                # read is in flight marks it dirty instead of being missed.
+                entry = (request.after_version, request.reply)
+                self._watchers[request.task_id].append(entry)
+
+        found = await self.read([r.task_id for r in reads])
+        for request in reads:
+            task = found.get(request.task_id)
+            if isinstance(request, GetTask):
+                request.reply.send(task)
+            elif task is None or task.version > request.after_version:
+                self._answer(request.task_id, task)
+
+    async def read(self, task_ids: list[str]) -> dict[str, Task | None]:
+        """The current record of each id (None for an unknown id)."""
+        unique = list(dict.fromkeys(task_ids))
+        if not unique:
+            return {}
+
+        def fill(pipe: Any) -> None:
+            for task_id in unique:
+                pipe.hget(self._keys.task(task_id), "d")
+
+        raws = await self.redis.pipeline(fill)
+        return {
+            task_id: None if raw is None else decode(raw, Task)
+            for task_id, raw in zip(unique, raws, strict=True)
+        }
+
+    async def _list_all(self, lists: list[ListTasks]) -> None:
+        for request in lists:
+            request.reply.send(await self._list(request.query))
+
+    async def _list(self, query: ListQuery) -> TaskPage:
+        key = (
+            self._keys.index
+            if query.context_id is None
+            else self._keys.context(query.context_id)
+        )
+        if query.state is None:
+            total = await self.redis.call("zcard", key)
+            stop = query.offset + query.limit - 1
+            ids = await self.redis.call("zrange", key, query.offset, stop)
+            tasks = await self._existing([i.decode() for i in ids])
+        else:
+            # TODO: a per-state index; filtering reads every task of the key.
+            ids = await self.redis.call("zrange", key, 0, -1)
+            every = await self._existing([i.decode() for i in ids])
+            matches = [t for t in every if t.state == query.state]
+            total = len(matches)
+            tasks = matches[query.offset : query.offset + query.limit]
+
+        end = query.offset + len(tasks)
+        return TaskPage(tasks, total, end if end < total else None)
+
+    async def _existing(self, task_ids: list[str]) -> list[Task]:
+        found = await self.read(task_ids)
+        return [task for task in found.values() if task is not None]
+
+    # --- writes -----------------------------------------------------------
+
+    async def _write_all(self, writes: list[WriteTask]) -> None:
+        """Apply each task's writes in order, then store them by CAS.
+
+        A task whose CAS loses to another process is re-read and its writes
+        re-applied from scratch, so nothing is decided on a stale record.
+        """
+        pending: dict[str, list[WriteTask]] = defaultdict(list)
+        for request in writes:
+            pending[request.task_id].append(request)
+
+        for _ in range(CAS_ROUNDS):
+            current = await self.read(list(pending))
+            stores = []
+            for task_id, requests in pending.items():
+                task = current[task_id]
+                if task is None:
+                    _fail_all(requests, Refused(f"no task {task_id}", None))
+                    continue
+                final, results = _apply_all(task, requests)
+                if final is task:
+                    _answer_all(requests, results)
+                else:
+                    stores.append((task, final, requests, results))
+
+            stored = await self._store(stores)
+            pending = defaultdict(list)
+            for (task, final, requests, results), ok in zip(
+                stores, stored, strict=True
+            ):
+                if ok:
+                    _answer_all(requests, results)
+                    self._answer(task.id, final)
+                else:
+                    pending[task.id] = requests
+            if not pending:
+                return
+
+        for requests in pending.values():
+            _fail_all(requests, RedisFailure("write lost the race too often"))
+
+    async def _store(self, stores: list[tuple[Task, Task, Any, Any]]) -> list[Any]:
+        if not stores:
+            return []
+
+        def fill(pipe: Any) -> None:
+            for old, new, _requests, _results in stores:
+                pipe_script(
+                    pipe,
+                    self._cas,
+                    [self._keys.task(old.id)],
+                    [old.version, new.version, encode(new), self._keys.events, old.id],
+                )
+
+        return await self.redis.pipeline(fill)
+
+    # --- watchers -----------------------------------------------------------
+
+    def _answer(self, task_id: str, task: Task | None) -> None:
+        """Answer the watchers of `task_id` that `task` satisfies."""
+        waiting = self._watchers.pop(task_id, None)
+        if not waiting:
+            return
+        still = []
+        for after, reply in waiting:
+            if task is None or task.version > after:
+                reply.send(task)
+            else:
+                still.append((after, reply))
+        if still:
+            self._watchers[task_id] = still
+
+    async def _events_loop(self) -> None:
+        """Mark watched tasks dirty as other processes publish writes."""
+        link, backoff = self.redis.link("storage-events"), Backoff()
+        while True:
+            try:
+                async with self.redis.subscribe(self._keys.events) as events:
+                    link.up()
+                    backoff.reset()
+                    while True:
+                        data = await events.next_message(timeout=self.poll_interval)
+                        if data is not None and data.decode() in self._watchers:
+                            self._dirty.add(data.decode())
+                            self._wake.set()
+            except (RedisUnavailable, RedisFailure) as exc:
+                link.down(exc)
+                await trio.sleep(backoff.next())
+
+    async def _refresh_loop(self) -> None:
+        """Re-read dirty watched tasks; all of them now and then, as a fallback.
+
+        XXX: a watcher whose asker gave up stays until its task changes.
+        """
+        while True:
+            with trio.move_on_after(self.poll_interval):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            dirty = self._dirty or set(self._watchers)
+            self._dirty = set()
+            if not dirty:
+                continue
+            try:
+                found = await self.read(list(dirty))
+            except (RedisUnavailable, RedisFailure):
+                continue
+            for task_id, task in found.items():
+                self._answer(task_id, task)
+
+
+def _apply_all(
+    task: Task, requests: list[WriteTask]
+) -> tuple[Task, list[Task | Refused]]:
+    results: list[Task | Refused] = []
+    for request in requests:
+        try:
+            task = apply_write(task, request.write)
+        except Refused as exc:
+            results.append(exc)
+        else:
+            results.append(task)
+    return task, results
+
+
+def _answer_all(requests: list[WriteTask], results: list[Task | Refused]) -> None:
+    for request, result in zip(requests, results, strict=True):
+        if isinstance(result, Refused):
+            request.reply.fail(result)
+        else:
+            request.reply.send(result)
+
+
+def _fail_all(requests: list[WriteTask], error: BaseException) -> None:
+    for request in requests:
+        request.reply.fail(error)

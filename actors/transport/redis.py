@@ -1,0 +1,512 @@
+"""RedisTransport: operations travel through Redis lists between processes.
+
+Key layout (prefix `p`, worker id `w`):
+
+    p:tasks             list, the queue of run operations (RPUSH, claimed at head)
+    p:processing:{w}    list, what worker w has claimed and not acknowledged
+    p:worker:{w}        string with a TTL, w's heartbeat
+    p:workers           set of worker ids that may hold a processing list
+    p:dead              list of entries set aside, each with its reason
+    p:control           pub/sub channel for cancel and pause signals
+
+Producer side (every role): `Schedule(RunTask)` waiting in the inbox become
+one multi-value RPUSH; the reply is sent once Redis has them. Cancel and
+pause are published on the control channel.
+
+Consumer side (roles all and worker): a blocking BLMOVE moves one entry from
+the queue into this worker's processing list; when the queue is not empty a
+Lua script moves up to `claim_batch` at once. An entry leaves the processing
+list only when the worker pool acknowledges it (its outcome is stored), when
+it is dead-lettered, or when it is put back on the queue: at graceful stop,
+when the pool dropped it, or by any live worker's reaper once this worker's
+heartbeat has expired. Delivery is therefore at least once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from actors.messages import (
+    Ack,
+    CancelTask,
+    Control,
+    Delivery,
+    PauseTask,
+    RunTask,
+    Schedule,
+)
+from runtime.codec import decode, encode
+from runtime.errors import DecodeError
+from runtime.mailbox import receive_batch
+from runtime.redis_client import Backoff, Redis, RedisFailure, RedisUnavailable
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS = (RedisUnavailable, RedisFailure)
+
+# Move up to ARGV[1] entries from the queue's head into the processing list.
+_CLAIM = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not entry then break end
+  out[#out + 1] = entry
+end
+return out
+"""
+
+# For every registered worker without a heartbeat: put its processing list
+# back at the head of the queue and forget the worker. KEYS: registry, queue;
+# ARGV[1]: the key prefix. Keys are built here, so on Redis Cluster the
+# prefix must be a hash tag such as {bindu}.
+_REAP = """
+local moved = 0
+for _, w in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. ':worker:' .. w) == 0 then
+    local held = ARGV[1] .. ':processing:' .. w
+    while redis.call('LMOVE', held, KEYS[2], 'RIGHT', 'LEFT') do
+      moved = moved + 1
+    end
+    redis.call('SREM', KEYS[1], w)
+  end
+end
+return moved
+"""
+
+# Graceful stop: everything still held goes back to the queue's head and the
+# heartbeat goes; the registry entry stays so a reaper also catches a late
+# straggler. KEYS: processing, queue, heartbeat.
+_RELEASE = """
+local moved = 0
+while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do
+  moved = moved + 1
+end
+redis.call('DEL', KEYS[3])
+return moved
+"""
+
+# Put one held entry back at the queue's head, if it is still held.
+_REQUEUE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+@attrs.frozen
+class Entry:
+    """The wire form of an operation on the queue and the control channel."""
+
+    op: str
+    task_id: str
+    attempt: int = 0
+
+
+_OPS: dict[str, type] = {"cancel": CancelTask, "pause": PauseTask}
+
+
+def entry_for(op: RunTask | Control) -> bytes:
+    if isinstance(op, RunTask):
+        return encode(Entry("run", op.task_id, op.attempt))
+    name = "cancel" if isinstance(op, CancelTask) else "pause"
+    return encode(Entry(name, op.task_id))
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@attrs.frozen
+class QueueKeys:
+    prefix: str
+    worker_id: str
+
+    @property
+    def queue(self) -> str:
+        return f"{self.prefix}:tasks"
+
+    @property
+    def processing(self) -> str:
+        return f"{self.prefix}:processing:{self.worker_id}"
+
+    @property
+    def heartbeat(self) -> str:
+        return f"{self.prefix}:worker:{self.worker_id}"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.prefix}:workers"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}:dead"
+
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}:control"
+
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+
+@attrs.define
+class _Held:
+    """An entry handed to the pool and not acknowledged yet."""
+
+    token: bytes
+    task_id: str
+    strikes: int = 0
+
+
+@attrs.define
+class RedisTransport:
+    inbox: trio.MemoryReceiveChannel[Schedule | Ack]
+    deliveries: trio.MemorySendChannel[Delivery]
+    control: trio.MemorySendChannel[Control]
+    redis: Redis
+    prefix: str = "bindu"
+    consume: bool = True
+    worker_id: str = attrs.field(factory=new_worker_id)
+    heartbeat_interval: float = 1.0
+    heartbeat_ttl: float = 5.0
+    block_timeout: float = 1.0
+    claim_batch: int = 16
+    check_tasks: bool = True
+    running: Callable[[], dict[str, int]] | None = None
+    keys: QueueKeys = attrs.field(init=False)
+    _scripts: dict[str, Any] = attrs.field(factory=dict, init=False)
+    _held: list[_Held] = attrs.field(factory=list, init=False)
+    _unacked: list[bytes] = attrs.field(factory=list, init=False)
+    _claiming: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    _stop: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.keys = QueueKeys(self.prefix, self.worker_id)
+        for name, lua in (
+            ("claim", _CLAIM),
+            ("reap", _REAP),
+            ("release", _RELEASE),
+            ("requeue", _REQUEUE),
+        ):
+            self._scripts[name] = self.redis.register(lua)
+
+    def stop(self) -> None:
+        """Stop claiming; `run` then hands back what it holds and returns."""
+        self._stop.set()
+        self._claiming.cancel()
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Move operations until `stop`; then release held entries and return.
+
+        Entries claimed but not acknowledged go back to the queue before
+        `run` returns. If Redis is down then, they stay in this worker's
+        processing list and a reaper requeues them once the heartbeat expires.
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._inbox_loop)
+            if self.consume:
+                nursery.start_soon(self._claim_loop)
+                nursery.start_soon(self._heartbeat_loop)
+                nursery.start_soon(self._control_loop)
+            task_status.started()
+            await self._stop.wait()
+            nursery.cancel_scope.cancel()
+
+        with trio.CancelScope(shield=True):
+            await self._drain_inbox()
+            if self.consume:
+                await self._release()
+
+    # --- producer side and acknowledgements ------------------------------
+
+    async def _inbox_loop(self) -> None:
+        while True:
+            try:
+                batch = await receive_batch(self.inbox)
+            except trio.EndOfChannel:
+                await trio.sleep_forever()
+            await self._handle(batch)
+
+    async def _drain_inbox(self) -> None:
+        batch: list[Schedule | Ack] = []
+        while True:
+            try:
+                batch.append(self.inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        with trio.move_on_after(self.redis.op_timeout):
+            await self._handle(batch)
+
+    async def _handle(self, batch: list[Schedule | Ack]) -> None:
+        """One round trip for every push, publish and ack in `batch`."""
+        schedules = [m for m in batch if isinstance(m, Schedule)]
+        runs = [entry_for(s.op) for s in schedules if isinstance(s.op, RunTask)]
+        signals = [entry_for(s.op) for s in schedules if not isinstance(s.op, RunTask)]
+        acks = [m.token for m in batch if isinstance(m, Ack)]
+        self._forget(acks)
+        acks = self._unacked + acks
+        self._unacked = []
+        if not (runs or signals or acks):
+            return
+
+        def fill(pipe: Any) -> None:
+            if runs:
+                pipe.rpush(self.keys.queue, *runs)
+            for signal in signals:
+                pipe.publish(self.keys.control, signal)
+            for token in acks:
+                pipe.lrem(self.keys.processing, 1, token)
+
+        try:
+            await self.redis.pipeline(fill)
+        except REDIS_ERRORS as exc:
+            # The acks are kept and tried again; the producers hear at once.
+            self._unacked = acks
+            for message in schedules:
+                if message.reply is not None:
+                    message.reply.fail(exc)
+            return
+
+        for message in schedules:
+            if message.reply is not None:
+                message.reply.send(None)
+
+    def _forget(self, tokens: list[bytes]) -> None:
+        for token in tokens:
+            for index, held in enumerate(self._held):
+                if held.token == token:
+                    del self._held[index]
+                    break
+
+    # --- consumer side ----------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        """Claim entries and hand them to the pool until `stop`.
+
+        The pool's bounded delivery channel is the back-pressure: while it
+        is full, nothing more is claimed.
+        """
+        link, backoff = self.redis.link(f"worker {self.worker_id}"), Backoff()
+        pending: list[bytes] = []
+        with self._claiming:
+            while True:
+                try:
+                    if not pending:
+                        pending = await self._claim()
+                    link.up()
+                    backoff.reset()
+                    await self._deliver(pending)
+                except REDIS_ERRORS as exc:
+                    # What was claimed and not handed over yet is in `pending`
+                    # and in the processing list; it is tried again.
+                    link.down(exc)
+                    await trio.sleep(backoff.next())
+
+    async def _claim(self) -> list[bytes]:
+        entries: list[bytes] = await self.redis.script(
+            self._scripts["claim"],
+            [self.keys.queue, self.keys.processing],
+            [self.claim_batch],
+        )
+        if entries:
+            return entries
+
+        entry = await self.redis.call_blocking(
+            "blmove",
+            self.keys.queue,
+            self.keys.processing,
+            self.block_timeout,
+            "LEFT",
+            "RIGHT",
+            timeout=self.block_timeout,
+        )
+        return [] if entry is None else [entry]
+
+    async def _deliver(self, pending: list[bytes]) -> None:
+        """Decode, dead-letter what is bad, and pass the rest to the pool.
+
+        Entries leave `pending` (from the front) as they are dealt with.
+        """
+        decoded = [(raw, _decode_run(raw)) for raw in pending]
+        ids = [op.task_id for _raw, op in decoded if isinstance(op, RunTask)]
+        known = set(await self._known(ids))
+        while pending:
+            raw, op = decoded.pop(0)
+            if isinstance(op, str):
+                await self._dead_letter(raw, op)
+            elif op.task_id not in known:
+                await self._dead_letter(raw, f"unknown task {op.task_id!r}")
+            else:
+                await self.deliveries.send(Delivery(op, token=raw))
+                self._held.append(_Held(raw, op.task_id))
+            pending.pop(0)
+
+    async def _known(self, task_ids: list[str]) -> list[str]:
+        """The ids among `task_ids` that name a stored task."""
+        if not self.check_tasks or not task_ids:
+            return task_ids
+
+        def fill(pipe: Any) -> None:
+            for task_id in task_ids:
+                pipe.exists(self.keys.task(task_id))
+
+        found = await self.redis.pipeline(fill)
+        return [i for i, n in zip(task_ids, found, strict=True) if n]
+
+    async def _dead_letter(self, raw: bytes, reason: str) -> None:
+        """Move `raw` from the processing list to the dead list, once."""
+        record: dict[str, Any] = {
+            "reason": reason,
+            "worker": self.worker_id,
+            "at": time.time(),
+        }
+        try:
+            record["entry"] = raw.decode()
+        except UnicodeDecodeError:
+            record["entry_hex"] = raw.hex()
+
+        def fill(pipe: Any) -> None:
+            pipe.lrem(self.keys.processing, 1, raw)
+            pipe.rpush(self.keys.dead, orjson.dumps(record))
+
+        await self.redis.pipeline(fill, transaction=True)
+        log.warning(
+            "dead-lettered entry reason=%s bytes=%d worker=%s",
+            reason[:200],
+            len(raw),
+            self.worker_id,
+        )
+
+    async def _control_loop(self) -> None:
+        """Forward cancel and pause signals from any process to the pool."""
+        link, backoff = self.redis.link("control"), Backoff()
+        while True:
+            try:
+                async with self.redis.subscribe(self.keys.control) as signals:
+                    link.up()
+                    backoff.reset()
+                    while True:
+                        data = await signals.next_message(timeout=5.0)
+                        op = _decode_control(data) if data is not None else None
+                        if op is not None:
+                            await self.control.send(op)
+            except REDIS_ERRORS as exc:
+                link.down(exc)
+                await trio.sleep(backoff.next())
+
+    # --- liveness -----------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        """Beat, reap dead workers, retry acks, and requeue dropped entries."""
+        link = self.redis.link(f"heartbeat {self.worker_id}")
+        while True:
+            try:
+                await self._beat()
+                reaped = await self.redis.script(
+                    self._scripts["reap"],
+                    [self.keys.registry, self.keys.queue],
+                    [self.prefix],
+                )
+                if reaped:
+                    log.warning("requeued entries of dead workers count=%d", reaped)
+                if self._unacked:
+                    await self._handle([])
+                await self._requeue_dropped()
+                link.up()
+            except REDIS_ERRORS as exc:
+                link.down(exc)
+            await trio.sleep(self.heartbeat_interval)
+
+    async def _beat(self) -> None:
+        ttl_ms = int(self.heartbeat_ttl * 1000)
+
+        def fill(pipe: Any) -> None:
+            pipe.set(self.keys.heartbeat, self.worker_id, px=ttl_ms)
+            pipe.sadd(self.keys.registry, self.worker_id)
+
+        await self.redis.pipeline(fill)
+
+    async def _requeue_dropped(self) -> None:
+        """Put back entries the pool took but neither runs nor acknowledged.
+
+        That happens when a run crashed on a storage error (Redis went away
+        mid-run). The channel is first-in first-out and only this actor sends
+        into it, so all but the newest `buffered` held entries were taken.
+        An entry must look dropped on two beats in a row before it is put
+        back, so a run that is just starting or just acknowledging is safe.
+        """
+        if self.running is None:
+            return
+        buffered = self.deliveries.statistics().current_buffer_used
+        taken = self._held[: max(0, len(self._held) - buffered)]
+        running = self.running()
+        for held in list(taken):
+            if held.task_id in running or held.token in self._unacked:
+                held.strikes = 0
+                continue
+            held.strikes += 1
+            if held.strikes < 2:
+                continue
+            await self.redis.script(
+                self._scripts["requeue"],
+                [self.keys.processing, self.keys.queue],
+                [held.token],
+            )
+            log.warning("requeued a dropped run task_id=%s", held.task_id)
+            self._forget([held.token])
+
+    async def _release(self) -> None:
+        try:
+            moved = await self.redis.script(
+                self._scripts["release"],
+                [self.keys.processing, self.keys.queue, self.keys.heartbeat],
+            )
+        except REDIS_ERRORS as exc:
+            log.warning(
+                "could not release held entries worker=%s error=%s; "
+                "they are requeued once the heartbeat expires",
+                self.worker_id,
+                exc,
+            )
+            return
+        if moved:
+            log.info("released held entries count=%d worker=%s", moved, self.worker_id)
+
+
+def _decode_run(raw: bytes) -> RunTask | str:
+    """The run operation in `raw`, or the reason it is not one."""
+    try:
+        entry = decode(raw, Entry)
+    except DecodeError as exc:
+        return f"undecodable entry: {str(exc)[:500]}"
+    if entry.op != "run":
+        return f"unknown operation {entry.op[:100]!r}"
+    if entry.attempt < 1:
+        return f"invalid attempt {entry.attempt}"
+    return RunTask(entry.task_id, entry.attempt)
+
+
+def _decode_control(data: bytes) -> Control | None:
+    try:
+        entry = decode(data, Entry)
+    except DecodeError:
+        log.warning("ignored undecodable control signal bytes=%d", len(data))
+        return None
+    kind = _OPS.get(entry.op)
+    if kind is None:
+        log.warning("ignored unknown control signal op=%r", entry.op[:100])
+        return None
+    op: Control = kind(entry.task_id)
+    return op

@@ -1,0 +1,222 @@
+"""A trio-facing handle on redis-py's asyncio client.
+
+`open_redis` owns the clients for the lifetime of its block; it must run
+inside `runtime.aio.open_aio_loop`. Every call goes through the bridge in
+`runtime.aio`, is bounded in time, and turns connection trouble into
+`RedisUnavailable` (a `ConnectionError`), so callers fail fast instead of
+hanging and never see redis-py's own exception types for an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import attrs
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+import trio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from runtime.aio import run_aio
+from runtime.redis_url import RedisTarget
+
+log = logging.getLogger(__name__)
+
+OUTAGE = (rexc.ConnectionError, rexc.TimeoutError, OSError, EOFError)
+
+
+class RedisUnavailable(ConnectionError):
+    """Redis did not answer (down, unreachable or too slow); nothing is known
+    about whether the command ran. Retry later, or report the outage."""
+
+
+class RedisFailure(RuntimeError):
+    """Redis answered with an error (a bug or a misconfigured server)."""
+
+
+@attrs.define
+class Backoff:
+    """Capped exponential backoff with jitter: `next()` is the next delay."""
+
+    initial: float = 0.05
+    cap: float = 2.0
+    _tries: int = 0
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.initial * 2**self._tries)
+        self._tries = min(self._tries + 1, 30)
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._tries = 0
+
+
+@attrs.define
+class RedisLink:
+    """Whether Redis answered last time; logs once per change, not per try."""
+
+    who: str
+    where: str
+    reachable: bool | None = None
+
+    def up(self) -> None:
+        if self.reachable is not True:
+            log.info("redis up who=%s url=%s", self.who, self.where)
+        self.reachable = True
+
+    def down(self, error: BaseException) -> None:
+        if self.reachable is not False:
+            log.warning(
+                "redis down who=%s url=%s error=%s", self.who, self.where, error
+            )
+        self.reachable = False
+
+
+@attrs.define
+class Redis:
+    """Two asyncio clients (one for blocking calls and pub/sub) behind trio.
+
+    `call`, `pipeline` and `script` raise `RedisUnavailable` within
+    `op_timeout` seconds when Redis cannot be reached. Cancelling a call
+    cancels the command; its connection is dropped, never reused half-read.
+    """
+
+    target: RedisTarget
+    client: Any
+    blocking: Any
+    op_timeout: float = 5.0
+
+    @property
+    def where(self) -> str:
+        return self.target.masked
+
+    def link(self, who: str) -> RedisLink:
+        return RedisLink(who, self.where)
+
+    def register(self, lua: str) -> Any:
+        return self.client.register_script(lua)
+
+    async def call(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one command, e.g. `await redis.call("rpush", key, value)`."""
+        fn = getattr(self.client, command)
+        return await self._guard(partial(fn, *args, **kwargs), self.op_timeout)
+
+    async def call_blocking(
+        self, command: str, *args: Any, timeout: float, **kwargs: Any
+    ) -> Any:
+        """Run a blocking command whose server-side timeout is `timeout`."""
+        fn = getattr(self.blocking, command)
+        limit = timeout + self.op_timeout
+        return await self._guard(partial(fn, *args, **kwargs), limit)
+
+    async def pipeline(
+        self, fill: Callable[[Any], None], *, transaction: bool = False
+    ) -> list[Any]:
+        """Queue commands with `fill(pipe)` and send them in one round trip."""
+
+        async def execute() -> list[Any]:
+            async with self.client.pipeline(transaction=transaction) as pipe:
+                fill(pipe)
+                return await pipe.execute()  # type: ignore[no-any-return]
+
+        return await self._guard(execute, self.op_timeout)  # type: ignore[no-any-return]
+
+    async def script(
+        self, script: Any, keys: Sequence[Any], args: Sequence[Any] = ()
+    ) -> Any:
+        return await self._guard(
+            partial(script, keys=list(keys), args=list(args)), self.op_timeout
+        )
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        """A pub/sub subscription to `channel`, closed on leaving."""
+        pubsub = self.blocking.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._guard(partial(pubsub.subscribe, channel), self.op_timeout)
+            yield Subscription(self, pubsub)
+        finally:
+            with trio.CancelScope(shield=True):
+                await _quietly(pubsub.aclose)
+
+    async def _guard(self, fn: Callable[[], Any], limit: float) -> Any:
+        try:
+            with trio.fail_after(limit):
+                return await run_aio(fn)
+        except trio.TooSlowError:
+            message = f"redis at {self.where}: no answer in {limit}s"
+            raise RedisUnavailable(message) from None
+        except OUTAGE as exc:
+            raise RedisUnavailable(self._clean(exc)) from None
+        except rexc.RedisError as exc:
+            raise RedisFailure(self._clean(exc)) from None
+
+    def _clean(self, exc: BaseException) -> str:
+        """The error text with the password blanked out, whatever redis-py says."""
+        text = f"redis at {self.where}: {type(exc).__name__}: {exc}"
+        secret = self.target.password
+        return text.replace(secret, "***") if secret else text
+
+
+@attrs.define
+class Subscription:
+    _redis: Redis
+    _pubsub: Any
+
+    async def next_message(self, timeout: float) -> bytes | None:
+        """The next message's data, or None after `timeout` seconds."""
+        fn = partial(self._pubsub.get_message, timeout=timeout)
+        message = await self._redis._guard(fn, timeout + self._redis.op_timeout)
+        if message is None or message.get("type") != "message":
+            return None
+        return message["data"]  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def open_redis(
+    target: RedisTarget, *, op_timeout: float = 5.0, block_timeout: float = 1.0
+) -> AsyncIterator[Redis]:
+    """Clients for `target`, closed (connections and pools) on leaving.
+
+    No connection is made here: a Redis that is down at start is noticed by
+    the first command. `block_timeout` is the longest server-side timeout
+    any blocking command will use; the socket timeout of the blocking
+    client is kept above it so an idle blocking pop never times out.
+    """
+    common: dict[str, Any] = {
+        **target.client_kwargs(),
+        "socket_connect_timeout": min(op_timeout, 2.0),
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 15,
+    }
+    client = aioredis.Redis(socket_timeout=op_timeout, **common)
+    blocking = aioredis.Redis(socket_timeout=block_timeout + op_timeout, **common)
+    try:
+        yield Redis(target, client, blocking, op_timeout)
+    finally:
+        with trio.CancelScope(shield=True):
+            await _quietly(client.aclose)
+            await _quietly(blocking.aclose)
+
+
+def pipe_script(
+    pipe: Any, script: Any, keys: Sequence[Any], args: Sequence[Any]
+) -> None:
+    """Queue a registered Lua script on a pipeline (loaded on execute if needed)."""
+    pipe.scripts.add(script)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
+async def _quietly(close: Callable[[], Any]) -> None:
+    try:
+        with trio.move_on_after(2.0):
+            await run_aio(close)
+    except (*OUTAGE, rexc.RedisError):
+        pass
