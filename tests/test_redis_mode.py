@@ -1,0 +1,253 @@
+"""Redis mode inside one process: dead letters, isolation, secrets, outages."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import trio
+
+from actors import errors
+from actors.app import Runtime, open_runtime
+from actors.transport.redis import Entry
+from runtime.codec import encode
+from runtime.errors import ConfigError
+from runtime.settings import Settings, load_settings
+from tests.conftest import AGENT, redis_settings, running_agent
+from tests.redis_server import RedisServer
+
+TERMINAL = {"completed", "failed", "canceled", "rejected"}
+SECRET = "p@ss/w#rd%:?"
+ENCODED = "p%40ss%2Fw%23rd%25%3A%3F"
+
+
+def echo(messages: list[dict[str, Any]]) -> str:
+    return "echo: " + messages[-1]["parts"][0]["text"]
+
+
+def sync_client(url: str, db: int = 0, password: str | None = None) -> redis.Redis:
+    port = int(url.rsplit(":", 1)[1])
+    return redis.Redis(host="127.0.0.1", port=port, db=db, password=password)
+
+
+async def until(check: Any, timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll `check()` until it is truthy, failing after `timeout` seconds."""
+    with trio.move_on_after(timeout):
+        while True:
+            value = check()
+            if value:
+                return value
+            await trio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def finished(rt: Runtime, task_id: str, timeout: float = 15.0) -> dict[str, Any]:
+    with trio.fail_after(timeout):
+        task = await rt.get_task(task_id)
+        while task["status"]["state"] not in TERMINAL:
+            task = await rt.wait_task(task_id, task["metadata"]["version"], timeout)
+    return task
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_bad_entries_are_dead_lettered_and_the_worker_goes_on(
+    redis_server: RedisServer,
+) -> None:
+    """Garbage, unknown ops, bad UTF-8, huge and unknown-task entries go to dead."""
+    settings = redis_settings(redis_server.url)
+    prefix = settings.redis_prefix
+    raw = sync_client(redis_server.url)
+    bad = [
+        b"not json at all",
+        encode(Entry("explode", "t-1", 1)),
+        b'{"op": "run", "task_id": "\xff\xfe", "attempt": 1}',
+        b"[" * 3_000_000,
+        encode(Entry("run", "no-such-task", 1)),
+    ]
+
+    async with open_runtime(AGENT, echo, settings=settings, serve_http=False) as rt:
+        raw.rpush(f"{prefix}:tasks", *bad)
+        await until(lambda: raw.llen(f"{prefix}:dead") == len(bad), what="dead")
+        task = await rt.run_task("still alive")
+        done = await finished(rt, task["id"])
+
+    dead = [r.decode(errors="replace") for r in raw.lrange(f"{prefix}:dead", 0, -1)]
+    assert done["status"]["state"] == "completed"
+    assert raw.llen(f"{prefix}:dead") == len(bad)
+    assert any("unknown operation 'explode'" in r for r in dead)
+    assert any("unknown task 'no-such-task'" in r for r in dead)
+    assert sum("undecodable" in r for r in dead) == 3
+    assert raw.llen(f"{prefix}:tasks") == 0
+
+
+async def test_databases_do_not_see_each_other(redis_server: RedisServer) -> None:
+    """A deployment on db 0 and one on db 5, same prefix, never share tasks."""
+    calls: Counter[str] = Counter()
+
+    def count(name: str) -> Any:
+        def handler(messages: list[dict[str, Any]]) -> str:
+            calls[name] += 1
+            return name
+
+        return handler
+
+    zero = redis_settings(redis_server.url + "/0")
+    five = load_settings(
+        {
+            "SCHEDULER_TYPE": "redis",
+            "REDIS_URL": redis_server.url + "/5",
+            "REDIS_PREFIX": zero.redis_prefix,
+        }
+    )
+    async with (
+        open_runtime(AGENT, count("zero"), settings=zero, serve_http=False) as a,
+        open_runtime(AGENT, count("five"), settings=five, serve_http=False) as b,
+    ):
+        tasks = [await a.run_task(f"a{n}") for n in range(10)]
+        for task in tasks:
+            assert (await finished(a, task["id"]))["status"]["state"] == "completed"
+        with pytest.raises(errors.TaskNotFound):
+            await b.get_task(tasks[0]["id"])
+        listed = await b.list_tasks(_all())
+
+    assert calls == Counter({"zero": 10})
+    assert listed["totalSize"] == 0
+
+
+def _all() -> Any:
+    from actors.messages import ListQuery
+
+    return ListQuery()
+
+
+async def test_encoded_password_connects_and_never_shows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A percent-encoded password works; raw it fails; it is never logged."""
+    caplog.set_level(logging.DEBUG)
+    server = RedisServer(password=SECRET)
+    server.start()
+    try:
+        url = f"redis://:{ENCODED}@127.0.0.1:{server.port}/0"
+        settings = redis_settings(url)
+        async with running_agent(echo, settings) as (rt, client):
+            task = await rt.run_task("secret")
+            done = await finished(rt, task["id"])
+            health = (await client.get("/health")).text
+        with pytest.raises(ConfigError) as caught:
+            redis_settings(f"redis://:{SECRET}@127.0.0.1:{server.port}/0")
+    finally:
+        server.stop()
+
+    assert done["status"]["state"] == "completed"
+    for text in (caplog.text, health, str(caught.value), repr(settings)):
+        assert SECRET not in text and ENCODED not in text
+
+
+async def test_wrong_password_error_does_not_echo_it() -> None:
+    """A refused login surfaces as unavailable, without the password in it."""
+    server = RedisServer(password="right")
+    server.start()
+    try:
+        secret = "Wr0ng%40pw"
+        settings = redis_settings(f"redis://:{secret}@127.0.0.1:{server.port}")
+        async with open_runtime(AGENT, echo, settings=settings, serve_http=False) as rt:
+            with pytest.raises(errors.RpcError) as caught:
+                await rt.run_task("x")
+    finally:
+        server.stop()
+
+    assert "Wr0ng" not in str(caught.value)
+
+
+async def test_outage_answers_fast_and_recovers(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Redis down, sends fail at once and /health says so; then all recovers."""
+    caplog.set_level(logging.INFO)
+    settings = redis_settings(own_redis.url)
+    async with running_agent(echo, settings) as (rt, client):
+        assert (await client.get("/health")).json()["redis"]["reachable"] is True
+        own_redis.kill()
+
+        with trio.fail_after(5):
+            with pytest.raises(errors.Unavailable):
+                await rt.run_task("while down")
+        reply = await client.post(
+            "/",
+            json={
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "message/send",
+                "params": {
+                    "message": {
+                        "role": "user",
+                        "messageId": "m1",
+                        "parts": [{"kind": "text", "text": "hi"}],
+                    }
+                },
+            },
+        )
+        health = await until_health(client, reachable=False)
+
+        own_redis.start()
+        await until_health(client, reachable=True)
+        task = await rt.run_task("after")
+        done = await finished(rt, task["id"])
+
+    assert reply.json()["error"]["code"] == errors.Unavailable.code
+    assert health.status_code == 503
+    assert done["status"]["state"] == "completed"
+    downs = [r for r in caplog.records if "redis down" in r.getMessage()]
+    assert len(downs) <= 5, [r.getMessage() for r in downs]
+
+
+async def until_health(client: Any, reachable: bool) -> Any:
+    with trio.fail_after(15):
+        while True:
+            response = await client.get("/health")
+            if response.json()["redis"]["reachable"] is reachable:
+                return response
+            await trio.sleep(0.05)
+
+
+async def test_health_reports_live_workers(mode_settings: Settings) -> None:
+    """/health answers in both modes; in Redis mode it counts live workers."""
+    async with running_agent(echo, mode_settings) as (_rt, client):
+        if mode_settings.uses_redis:
+            await until_health(client, reachable=True)
+            with trio.fail_after(10):
+                while (await client.get("/health")).json()["live_workers"] < 1:
+                    await trio.sleep(0.05)
+        report = (await client.get("/health")).json()
+
+    assert report["status"] == "ok"
+
+
+async def test_shutdown_leaves_nothing_behind(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopping leaves no pending asyncio task, closed-loop or unclosed warning."""
+    caplog.set_level(logging.DEBUG)
+    settings = redis_settings(redis_server.url)
+    async with open_runtime(AGENT, echo, settings=settings, serve_http=False) as rt:
+        task = await rt.run_task("bye")
+        await finished(rt, task["id"])
+
+    raw = sync_client(redis_server.url)
+    prefix = settings.redis_prefix
+    for bad in ("Event loop is closed", "pending", "Unclosed", "never awaited"):
+        assert bad not in caplog.text
+    assert not raw.keys(f"{prefix}:processing:*")
+    assert not raw.keys(f"{prefix}:worker:*")
