@@ -1,0 +1,335 @@
+"""Redis mode across processes: an API process, worker processes, real faults."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from actors.app import open_runtime
+from tests.conftest import AGENT, redis_settings
+from tests.processes import ROOT
+from tests.redis_server import RedisServer
+
+TARGET = "examples/distributed/agent.py:handler"
+TERMINAL = {"completed", "failed", "canceled", "rejected"}
+READY = re.compile(r"serving (http://\S+)|worker ready")
+
+
+class Proc:
+    """`python -m actors.cli ARGS` with its output collected in the background."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.url: str | None = None
+        self._ready = threading.Event()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "actors.cli", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line)
+            match = READY.search(line)
+            if match:
+                self.url = match.group(1)
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    async def ready(self, timeout: float = 30) -> Proc:
+        ok = await trio.to_thread.run_sync(self._ready.wait, timeout)
+        assert ok and self.popen.poll() is None, "did not start:\n" + self.output
+        return self
+
+    async def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, then the exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return await trio.to_thread.run_sync(lambda: self.popen.wait(timeout))
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait(10)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def cluster_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    return deployment_env(redis_server.url, tmp_path)
+
+
+def deployment_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SCHEDULER_TYPE": "redis",
+        "REDIS_URL": url,
+        "REDIS_PREFIX": f"p-{uuid.uuid4().hex[:8]}",
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "WORKER_HEARTBEAT_INTERVAL": "0.2",
+        "WORKER_HEARTBEAT_TTL": "1",
+        "RUN_LOG": str(tmp_path / "runs.log"),
+        **extra,
+    }
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    """Every process started by the test; any still alive is killed after."""
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        if proc.popen.poll() is None:
+            proc.kill()
+
+
+async def start(procs: list[Proc], args: list[str], env: dict[str, str]) -> Proc:
+    proc = Proc(args, env)
+    procs.append(proc)
+    return await proc.ready()
+
+
+async def deployment(
+    procs: list[Proc], env: dict[str, str], workers: int = 2, concurrency: int = 8
+) -> tuple[Proc, list[Proc]]:
+    api = Proc(["serve", TARGET, "--role", "api"], env)
+    pool = [
+        Proc(["worker", TARGET, "--concurrency", str(concurrency)], env)
+        for _ in range(workers)
+    ]
+    procs.extend([api, *pool])
+    for proc in [api, *pool]:
+        await proc.ready()
+    return api, pool
+
+
+def runs(env: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(text, pid, attempt) of every handler run so far."""
+    path = Path(env["RUN_LOG"])
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        text, pid, attempt = line.rsplit(" ", 2)
+        out.append((text, int(pid), int(attempt)))
+    return out
+
+
+def message(text: str) -> dict[str, Any]:
+    return {
+        "role": "user",
+        "messageId": uuid.uuid4().hex,
+        "parts": [{"kind": "text", "text": text}],
+    }
+
+
+async def rpc_batch(
+    client: httpx.AsyncClient, method: str, params: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    body = [
+        {"jsonrpc": "2.0", "id": n, "method": method, "params": p}
+        for n, p in enumerate(params)
+    ]
+    response = await client.post("/", json=body)
+    replies = sorted(response.json(), key=lambda r: r["id"])
+    return replies  # type: ignore[no-any-return]
+
+
+async def states(client: httpx.AsyncClient, ids: list[str]) -> dict[str, Any]:
+    tasks: dict[str, Any] = {}
+    for chunk in range(0, len(ids), 100):
+        part = [{"id": i} for i in ids[chunk : chunk + 100]]
+        for reply in await rpc_batch(client, "tasks/get", part):
+            tasks[reply["result"]["id"]] = reply["result"]
+    return tasks
+
+
+async def all_terminal(
+    client: httpx.AsyncClient, ids: list[str], timeout: float = 60
+) -> dict[str, Any]:
+    """Poll until every task is terminal; fail naming the ones that are not."""
+    tasks: dict[str, Any] = {}
+    with trio.move_on_after(timeout):
+        while True:
+            tasks = await states(client, ids)
+            if all(t["status"]["state"] in TERMINAL for t in tasks.values()):
+                return tasks
+            await trio.sleep(0.1)
+    stuck = Counter(t["status"]["state"] for t in tasks.values())
+    raise AssertionError(f"not all terminal after {timeout}s: {stuck}")
+
+
+async def test_500_tasks_on_two_workers_each_run_once(
+    cluster_env: dict[str, str], procs: list[Proc]
+) -> None:
+    """One API and two worker processes: 500 tasks, each handler run exactly once."""
+    api, workers = await deployment(procs, cluster_env)
+    async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
+        ids: list[str] = []
+        for batch in range(10):
+            params = [{"message": message(f"t{batch * 50 + n}")} for n in range(50)]
+            ids += [
+                r["result"]["id"]
+                for r in await rpc_batch(client, "message/send", params)
+            ]
+        tasks = await all_terminal(client, ids)
+
+    codes = [await proc.terminate() for proc in [*workers, api]]
+    counted = Counter(text for text, _pid, _attempt in runs(cluster_env))
+    assert {t["status"]["state"] for t in tasks.values()} == {"completed"}
+    assert counted == Counter({f"t{n}": 1 for n in range(500)})
+    assert {pid for _t, pid, _a in runs(cluster_env)} == {w.pid for w in workers}
+    assert codes == [0, 0, 0]
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1])
+async def test_killed_worker_task_runs_again_or_fails_at_the_limit(
+    redis_server: RedisServer, tmp_path: Path, procs: list[Proc], max_attempts: int
+) -> None:
+    """kill -9 mid-task: another worker runs attempt 2, or it fails at the limit."""
+    env = deployment_env(
+        redis_server.url, tmp_path, TASK_MAX_ATTEMPTS=str(max_attempts)
+    )
+    api, workers = await deployment(procs, env)
+    async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
+        sent = await rpc_batch(
+            client, "message/send", [{"message": message("sleep-once:60")}]
+        )
+        task_id = sent[0]["result"]["id"]
+        with trio.fail_after(15):
+            while not runs(env):
+                await trio.sleep(0.02)
+        victim = next(w for w in workers if w.pid == runs(env)[0][1])
+        victim.kill()
+        task = (await all_terminal(client, [task_id], timeout=30))[task_id]
+
+    survivor = next(w for w in workers if w is not victim)
+    assert await survivor.terminate() == 0 and await api.terminate() == 0
+    if max_attempts == 1:
+        assert task["status"]["state"] == "failed"
+        assert "worker lost" in task["metadata"]["error"]
+        assert len(runs(env)) == 1
+    else:
+        assert task["status"]["state"] == "completed"
+        assert task["metadata"]["attempt"] == 2
+        assert runs(env)[1] == ("sleep-once:60", survivor.pid, 2)
+
+
+async def test_redis_restart_under_load_leaves_no_task_behind(
+    tmp_path: Path, procs: list[Proc]
+) -> None:
+    """Redis killed and restarted mid-load: every accepted task ends terminal."""
+    server = RedisServer(persistent=True)
+    server.start()
+    try:
+        env = deployment_env(server.url, tmp_path)
+        api, workers = await deployment(procs, env)
+        accepted: list[str] = []
+        refused = 0
+        async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
+
+            async def sender() -> None:
+                nonlocal refused
+                for n in range(60):
+                    params = [
+                        {"message": message(f"sleep:0.05 {n}.{k}")} for k in range(5)
+                    ]
+                    for reply in await rpc_batch(client, "message/send", params):
+                        if "result" in reply:
+                            accepted.append(reply["result"]["id"])
+                        else:
+                            refused += 1
+                    await trio.sleep(0.03)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sender)
+                await trio.sleep(0.6)
+                server.kill()
+                await trio.sleep(0.8)
+                server.start()
+            tasks = await all_terminal(client, accepted, timeout=60)
+
+        codes = [await proc.terminate() for proc in [*workers, api]]
+    finally:
+        server.stop()
+
+    assert len(accepted) > 100
+    assert {t["status"]["state"] for t in tasks.values()} <= {"completed", "failed"}
+    assert codes == [0, 0, 0]
+
+
+async def test_sigterm_while_idle_in_the_pop_loses_no_task(
+    cluster_env: dict[str, str], procs: list[Proc]
+) -> None:
+    """20 times: a task pushed as an idle worker gets SIGTERM; none is lost."""
+    settings = redis_settings(
+        cluster_env["REDIS_URL"],
+        REDIS_PREFIX=cluster_env["REDIS_PREFIX"],
+        AGENT_ROLE="api",
+    )
+    ids = []
+    api = open_runtime(AGENT, _never, settings=settings, serve_http=False)
+    async with api as rt:
+        for n in range(20):
+            worker = await start(procs, ["worker", TARGET], cluster_env)
+            task = await rt.run_task(f"s{n}")
+            code = await worker.terminate()
+            assert code == 0, worker.output
+            ids.append(task["id"])
+
+        await start(procs, ["worker", TARGET], cluster_env)
+        with trio.fail_after(30):
+            for task_id in ids:
+                task = await rt.get_task(task_id)
+                while task["status"]["state"] != "completed":
+                    version = task["metadata"]["version"]
+                    task = await rt.wait_task(task_id, version, 10)
+
+    assert {text for text, _p, _a in runs(cluster_env)} == {f"s{n}" for n in range(20)}
+
+
+def _never(messages: list[dict[str, Any]]) -> str:
+    raise AssertionError("an API-only process runs no handler")
+
+
+def test_distributed_example_runs(redis_server: RedisServer) -> None:
+    """examples/distributed/run.py starts an API and two workers and finishes."""
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    done = subprocess.run(
+        [sys.executable, "examples/distributed/run.py", "20"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "completed 20 tasks" in done.stdout
+    assert "exit codes [0, 0, 0]" in done.stdout
