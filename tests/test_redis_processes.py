@@ -287,31 +287,41 @@ async def test_redis_restart_under_load_leaves_no_task_behind(
 async def test_sigterm_while_idle_in_the_pop_loses_no_task(
     cluster_env: dict[str, str], procs: list[Proc]
 ) -> None:
-    """20 times: a task pushed as an idle worker gets SIGTERM; none is lost."""
-    settings = redis_settings(
-        cluster_env["REDIS_URL"],
-        REDIS_PREFIX=cluster_env["REDIS_PREFIX"],
-        AGENT_ROLE="api",
-    )
-    ids = []
-    api = open_runtime(AGENT, _never, settings=settings, serve_http=False)
-    async with api as rt:
-        for n in range(20):
-            worker = await start(procs, ["worker", TARGET], cluster_env)
-            task = await rt.run_task(f"s{n}")
-            code = await worker.terminate()
-            assert code == 0, worker.output
-            ids.append(task["id"])
+    """20 times: a task pushed as an idle worker gets SIGTERM; none is lost.
 
-        await start(procs, ["worker", TARGET], cluster_env)
-        with trio.fail_after(30):
-            for task_id in ids:
-                task = await rt.get_task(task_id)
-                while task["status"]["state"] != "completed":
-                    version = task["metadata"]["version"]
-                    task = await rt.wait_task(task_id, version, 10)
+    Four lanes run side by side, each on its own queue with one worker at a
+    time, so every push meets exactly the worker being stopped.
+    """
 
-    assert {text for text, _p, _a in runs(cluster_env)} == {f"s{n}" for n in range(20)}
+    async def lane(name: str) -> None:
+        env = {**cluster_env, "REDIS_PREFIX": f"{cluster_env['REDIS_PREFIX']}-{name}"}
+        settings = redis_settings(
+            env["REDIS_URL"], REDIS_PREFIX=env["REDIS_PREFIX"], AGENT_ROLE="api"
+        )
+        ids = []
+        api = open_runtime(AGENT, _never, settings=settings, serve_http=False)
+        async with api as rt:
+            for n in range(5):
+                worker = await start(procs, ["worker", TARGET], env)
+                ids.append((await rt.run_task(f"s{name}.{n}"))["id"])
+                code = await worker.terminate()
+                assert code == 0, worker.output
+
+            last = await start(procs, ["worker", TARGET], env)
+            with trio.fail_after(30):
+                for task_id in ids:
+                    task = await rt.get_task(task_id)
+                    while task["status"]["state"] != "completed":
+                        version = task["metadata"]["version"]
+                        task = await rt.wait_task(task_id, version, 10)
+            assert await last.terminate() == 0
+
+    async with trio.open_nursery() as nursery:
+        for name in "abcd":
+            nursery.start_soon(lane, name)
+
+    texts = {text for text, _p, _a in runs(cluster_env)}
+    assert texts == {f"s{name}.{n}" for name in "abcd" for n in range(5)}
 
 
 def _never(messages: list[dict[str, Any]]) -> str:
