@@ -46,3 +46,23 @@ def test_cli_serves_a_handler_from_a_path() -> None:
         output = run_client(url + "/", "via cli")
 
     assert "completed: echo: via cli" in output.splitlines()
+
+
+def test_pause_resume_example_continues_where_it_stopped() -> None:
+    """The resumed run starts from the saved step, not from zero."""
+    done = subprocess.run(
+        [sys.executable, "examples/pause_resume.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = done.stdout.splitlines()
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    paused_step = int(lines[0].rsplit(" ", 1)[-1])
+    resumed_from = int(lines[-1].rsplit(" ", 1)[-1])
+    assert lines[0].startswith("paused: suspended at step ")
+    assert lines[1] == "resumed: submitted, attempt 2"
+    assert lines[-1].startswith("completed: counted to 10")
+    assert 3 <= paused_step <= resumed_from < 10
