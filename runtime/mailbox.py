@@ -37,6 +37,16 @@ class _Failure:
     error: BaseException
 
 
+class _Slot:
+    """Where one answer lands; cheaper than a channel for a single value."""
+
+    __slots__ = ("filled", "value")
+
+    def __init__(self) -> None:
+        self.filled = trio.Event()
+        self.value: Any = None
+
+
 @attrs.frozen
 class Mailbox(Generic[M]):
     """Both ends of one actor's inbox."""
@@ -55,11 +65,11 @@ def open_mailbox(capacity: int = DEFAULT_CAPACITY) -> Mailbox[Any]:
 class Reply(Generic[T]):
     """The one-shot answer port carried by a request.
 
-    Answering never blocks and never raises: an asker that gave up (timed
-    out or was cancelled) simply never reads the answer.
+    Answering never blocks and never raises; only the first answer counts.
+    An asker that gave up (timed out or was cancelled) never reads it.
     """
 
-    _port: trio.MemorySendChannel[Any]
+    _slot: _Slot
 
     def send(self, value: T) -> None:
         self._deliver(value)
@@ -69,10 +79,9 @@ class Reply(Generic[T]):
         self._deliver(_Failure(error))
 
     def _deliver(self, item: Any) -> None:
-        try:
-            self._port.send_nowait(item)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
-            pass
+        if not self._slot.filled.is_set():
+            self._slot.value = item
+            self._slot.filled.set()
 
 
 async def ask(
@@ -86,17 +95,17 @@ async def ask(
     closed, or whatever the actor passed to `Reply.fail`. Cancelling the
     caller abandons the answer; the request may still be carried out.
     """
-    port, answer = trio.open_memory_channel[Any](1)
-    with answer:
-        try:
-            with trio.fail_after(timeout):
-                await inbox.send(build(Reply(port)))
-                result = await answer.receive()
-        except trio.TooSlowError:
-            raise AskTimeout(f"no answer within {timeout}s") from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ActorGone("the actor's inbox is closed") from None
+    slot = _Slot()
+    try:
+        with trio.fail_after(timeout):
+            await inbox.send(build(Reply(slot)))
+            await slot.filled.wait()
+    except trio.TooSlowError:
+        raise AskTimeout(f"no answer within {timeout}s") from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        raise ActorGone("the actor's inbox is closed") from None
 
+    result = slot.value
     if isinstance(result, _Failure):
         raise result.error
     return result  # type: ignore[no-any-return]
