@@ -91,6 +91,7 @@ class Redis:
     client: Any
     blocking: Any
     op_timeout: float = 5.0
+    _scripts: list[Any] = attrs.field(factory=list, init=False)
 
     @property
     def where(self) -> str:
@@ -100,7 +101,10 @@ class Redis:
         return RedisLink(who, self.where)
 
     def register(self, lua: str) -> Any:
-        return self.client.register_script(lua)
+        """A Lua script for `script` and `pipe_script`."""
+        script = self.client.register_script(lua)
+        self._scripts.append(script)
+        return script
 
     async def call(self, command: str, *args: Any, **kwargs: Any) -> Any:
         """Run one command, e.g. `await redis.call("rpush", key, value)`."""
@@ -121,7 +125,17 @@ class Redis:
         """Queue commands with `fill(pipe)` and send them in one round trip."""
 
         async def execute() -> list[Any]:
-            async with self.client.pipeline(transaction=transaction) as pipe:
+            # `execute` resets the pipeline and returns its connection, even
+            # when it fails, so no context manager (and its awaits) is needed.
+            pipe = self.client.pipeline(transaction=transaction)
+            fill(pipe)
+            try:
+                return await pipe.execute()  # type: ignore[no-any-return]
+            except rexc.NoScriptError:
+                # A restarted Redis has forgotten the scripts: load, retry once.
+                for script in self._scripts:
+                    script.sha = await self.client.script_load(script.script)
+                pipe = self.client.pipeline(transaction=transaction)
                 fill(pipe)
                 return await pipe.execute()  # type: ignore[no-any-return]
 
@@ -209,8 +223,11 @@ async def open_redis(
 def pipe_script(
     pipe: Any, script: Any, keys: Sequence[Any], args: Sequence[Any]
 ) -> None:
-    """Queue a registered Lua script on a pipeline (loaded on execute if needed)."""
-    pipe.scripts.add(script)
+    """Queue a registered Lua script on a pipeline.
+
+    If Redis does not know the script, `Redis.pipeline` loads it and retries;
+    so a pipeline holding scripts must hold nothing else that is not idempotent.
+    """
     pipe.evalsha(script.sha, len(keys), *keys, *args)
 
 
