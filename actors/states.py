@@ -37,7 +37,9 @@ CANCELABLE = frozenset(
 )
 
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    S.SUBMITTED: frozenset({S.WORKING, S.SUSPENDED, S.CANCELED, S.REJECTED}),
+    # submitted -> failed is ours, not A2A's: a task whose run could not be
+    # queued (the queue was unreachable) must not wait forever in submitted.
+    S.SUBMITTED: frozenset({S.WORKING, S.SUSPENDED, S.CANCELED, S.REJECTED, S.FAILED}),
     S.WORKING: frozenset(
         {
             S.COMPLETED,

@@ -14,7 +14,13 @@ from typing import Any
 
 import attrs
 
-from actors.states import CANCELABLE, TERMINAL, TaskState, check_move
+from actors.states import (
+    CANCELABLE,
+    TERMINAL,
+    InvalidTransition,
+    TaskState,
+    check_move,
+)
 from actors.task import Message, Task, agent_message
 
 S = TaskState
@@ -130,7 +136,10 @@ Write = (
 def apply_write(task: Task, write: Write, now: float | None = None) -> Task:
     """The task after `write`, or `Refused` if it does not apply."""
     now = time.time() if now is None else now
-    changed = _APPLY[type(write)](task, write)
+    try:
+        changed = _APPLY[type(write)](task, write)
+    except InvalidTransition as exc:
+        raise Refused(str(exc), task) from None
     if changed is task:
         return task
     return attrs.evolve(changed, version=task.version + 1, updated_at=now)

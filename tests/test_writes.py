@@ -11,6 +11,7 @@ from actors.task import new_task
 from actors.writes import (
     Cancel,
     Claim,
+    Fail,
     Finish,
     FollowUp,
     Lost,
@@ -113,3 +114,14 @@ def test_any_sequence_follows_the_state_machine(writes) -> None:
             assert can_move(task.state, after.state)
         assert task.state not in TERMINAL or after is task
         task = after
+
+
+def test_unqueued_task_can_be_failed_from_submitted() -> None:
+    """A task whose run could not be queued is failed, not left submitted."""
+    task = new_task(MESSAGE, None)
+
+    failed = apply_write(task, Fail(S.SUBMITTED, "queue unreachable"))
+
+    assert (failed.state, failed.error) == (S.FAILED, "queue unreachable")
+    with pytest.raises(Refused):
+        apply_write(failed, Fail(S.SUBMITTED, "again"))

@@ -6,6 +6,7 @@ streams) are answered as soon as a write passes the version they saw.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -26,6 +27,8 @@ from actors.task import Task
 from actors.writes import Refused, apply_write
 from runtime.mailbox import Reply, receive_batch
 
+log = logging.getLogger(__name__)
+
 
 @attrs.define
 class MemoryStorage:
@@ -44,7 +47,11 @@ class MemoryStorage:
             except trio.EndOfChannel:
                 return
             for request in batch:
-                self._handle(request)
+                try:
+                    self._handle(request)
+                except Exception as exc:  # noqa: BLE001 - one bad request, not all
+                    log.exception("storage request failed request=%r", request)
+                    request.reply.fail(exc)
 
     def _handle(self, request: StorageRequest) -> None:
         match request:
