@@ -1,12 +1,15 @@
-"""MemoryTransport: operations pass through bounded channels in one process.
+"""MemoryTransport: the in-process queue between scheduler and workers.
 
-Run operations go to the worker pool's delivery channel, in order; cancel
-and pause signals go to its control channel. Acknowledgements need no work
-here: nothing survives the process anyway.
+Run operations wait in a queue of their own (like the Redis list in Redis
+mode) and are fed to the worker pool's bounded delivery channel as it takes
+them, so scheduling answers at once however busy the workers are; cancel
+and pause signals go straight to the pool's control channel.
+Acknowledgements need no work here: nothing survives the process anyway.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import attrs
@@ -21,9 +24,21 @@ class MemoryTransport:
     inbox: trio.MemoryReceiveChannel[Schedule | Ack]
     deliveries: trio.MemorySendChannel[Delivery]
     control: trio.MemorySendChannel[Control]
+    _queue: deque[Delivery] = attrs.field(factory=deque)
+    _queued: trio.Event = attrs.field(factory=trio.Event)
+
+    def statistics(self) -> int:
+        """How many run operations wait for a worker."""
+        return len(self._queue)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._feed)
+            task_status.started()
+            await self._receive()
+            nursery.cancel_scope.cancel()
+
+    async def _receive(self) -> None:
         while True:
             try:
                 batch = await receive_batch(self.inbox)
@@ -37,9 +52,19 @@ class MemoryTransport:
             return
 
         if isinstance(message.op, RunTask):
-            await self.deliveries.send(Delivery(message.op))
+            self._queue.append(Delivery(message.op))
+            self._queued.set()
         else:
             await self.control.send(message.op)
 
         if message.reply is not None:
             message.reply.send(None)
+
+    async def _feed(self) -> None:
+        """Hand queued runs to the pool, in order, as fast as it takes them."""
+        while True:
+            while self._queue:
+                await self.deliveries.send(self._queue[0])
+                self._queue.popleft()
+            self._queued = trio.Event()
+            await self._queued.wait()
