@@ -42,6 +42,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
+    @property
+    def socket_path(self) -> Path:
+        """Where the server also listens as a unix socket."""
+        return self.directory / "redis.sock"
+
     def start(self, timeout: float = 10.0) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
@@ -49,6 +54,7 @@ class RedisServer:
 
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--dir", str(self.directory)]
+        args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:

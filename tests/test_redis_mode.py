@@ -131,6 +131,18 @@ def _all() -> Any:
     return ListQuery()
 
 
+async def test_unix_socket_url_connects(redis_server: RedisServer) -> None:
+    """`unix:///path?db=2` reaches Redis through its socket, in database 2."""
+    settings = redis_settings(f"unix://{redis_server.socket_path}?db=2")
+    async with open_runtime(AGENT, echo, settings=settings, serve_http=False) as rt:
+        task = await rt.run_task("via socket")
+        done = await finished(rt, task["id"])
+
+    key = f"{settings.redis_prefix}:task:{task['id']}"
+    assert done["status"]["state"] == "completed"
+    assert sync_client(redis_server.url, db=2).exists(key)
+
+
 async def test_encoded_password_connects_and_never_shows(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -241,6 +241,37 @@ async def test_killed_worker_task_runs_again_or_fails_at_the_limit(
         assert runs(env)[1] == ("sleep-once:60", survivor.pid, 2)
 
 
+async def test_cancel_reaches_the_worker_process_running_the_task(
+    cluster_env: dict[str, str], procs: list[Proc]
+) -> None:
+    """tasks/cancel in the API process stops the handler in a worker process."""
+    api, _workers = await deployment(procs, cluster_env, workers=1)
+    raw = sync_redis(cluster_env["REDIS_URL"])
+    held = f"{cluster_env['REDIS_PREFIX']}:processing:*"
+    async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
+        sent = await rpc_batch(
+            client, "message/send", [{"message": message("sleep:60")}]
+        )
+        task_id = sent[0]["result"]["id"]
+        with trio.fail_after(15):
+            while not runs(cluster_env):
+                await trio.sleep(0.02)
+        await rpc_batch(client, "tasks/cancel", [{"id": task_id}])
+        with trio.fail_after(10):
+            while any(raw.llen(key) for key in raw.keys(held)):
+                await trio.sleep(0.02)
+        task = (await states(client, [task_id]))[task_id]
+
+    assert task["status"]["state"] == "canceled"
+    assert len(runs(cluster_env)) == 1
+
+
+def sync_redis(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
 async def test_redis_restart_under_load_leaves_no_task_behind(
     tmp_path: Path, procs: list[Proc]
 ) -> None:

@@ -67,8 +67,8 @@ return out
 
 # For every registered worker without a heartbeat: put its processing list
 # back at the head of the queue and forget the worker. KEYS: registry, queue;
-# ARGV[1]: the key prefix. Keys are built here, so on Redis Cluster the
-# prefix must be a hash tag such as {bindu}.
+# ARGV[1]: the key prefix. XXX: keys are built inside the script, so on
+# Redis Cluster the prefix must be a hash tag such as {bindu}.
 _REAP = """
 local moved = 0
 for _, w in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -273,6 +273,9 @@ class RedisTransport:
             await self.redis.pipeline(fill)
         except REDIS_ERRORS as exc:
             # The acks are kept and tried again; the producers hear at once.
+            # XXX: a task stored just before Redis went away stays `submitted`
+            # when the manager's undo cannot be written either; nothing sweeps
+            # such tasks yet (they are not accepted: the client got an error).
             self._unacked = acks
             for message in schedules:
                 if message.reply is not None:
@@ -297,6 +300,10 @@ class RedisTransport:
 
         The pool's bounded delivery channel is the back-pressure: while it
         is full, nothing more is claimed.
+
+        XXX: a busy worker may hold up to the channel's capacity plus
+        `claim_batch` entries that others could run; they are not lost (they
+        stay in its processing list) but wait for it.
         """
         link, backoff = self.redis.link(f"worker {self.worker_id}"), Backoff()
         pending: list[bytes] = []
