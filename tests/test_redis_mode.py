@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -13,9 +14,18 @@ import trio
 
 from actors import errors
 from actors.app import Runtime, open_runtime
+from actors.states import TaskState
+from actors.storage.client import create_task, get_task, write_task
+from actors.storage.redis import RedisStorage
+from actors.task import new_task
 from actors.transport.redis import Entry
+from actors.writes import Fail
+from runtime.aio import open_aio_loop
 from runtime.codec import encode
 from runtime.errors import ConfigError
+from runtime.mailbox import open_mailbox
+from runtime.redis_client import open_redis
+from runtime.redis_url import parse_redis_url
 from runtime.settings import Settings, load_settings
 from tests.conftest import AGENT, redis_settings, running_agent
 from tests.redis_server import RedisServer
@@ -223,6 +233,44 @@ async def test_outage_answers_fast_and_recovers(
     assert done["status"]["state"] == "completed"
     downs = [r for r in caplog.records if "redis down" in r.getMessage()]
     assert len(downs) <= 5, [r.getMessage() for r in downs]
+
+
+async def test_undo_during_an_outage_is_applied_when_redis_returns() -> None:
+    """A task stored but not queued is failed once Redis is back, not left."""
+    server = RedisServer(persistent=True)
+    server.start()
+    inbox = open_mailbox()
+    try:
+        async with (
+            open_aio_loop(),
+            open_redis(parse_redis_url(server.url)) as client,
+            trio.open_nursery() as nursery,
+        ):
+            storage = RedisStorage(inbox.receive, client, "rep", poll_interval=0.1)
+            await nursery.start(storage.run)
+            task = await create_task(inbox.send, new_task(_msg("x"), None))
+            server.kill()
+            with pytest.raises(ConnectionError):
+                undo = Fail(TaskState.SUBMITTED, "could not be queued")
+                await write_task(inbox.send, task.id, undo)
+            server.start()
+
+            with trio.fail_after(15):
+                while True:
+                    with contextlib.suppress(ConnectionError):
+                        now = await get_task(inbox.send, task.id)
+                        if now is not None and now.state is TaskState.FAILED:
+                            break
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    finally:
+        server.stop()
+
+    assert now.error == "could not be queued"
+
+
+def _msg(text: str) -> dict[str, Any]:
+    return {"role": "user", "messageId": "m", "parts": [{"kind": "text", "text": text}]}
 
 
 async def until_health(client: Any, reachable: bool) -> Any:

@@ -36,7 +36,7 @@ from actors.messages import (
     WriteTask,
 )
 from actors.task import Task
-from actors.writes import Refused, apply_write
+from actors.writes import Fail, Refused, Write, apply_write
 from runtime.codec import decode, encode
 from runtime.mailbox import Reply, receive_batch
 from runtime.redis_client import (
@@ -50,6 +50,7 @@ from runtime.redis_client import (
 log = logging.getLogger(__name__)
 
 CAS_ROUNDS = 20
+MAX_REPAIRS = 10_000
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -100,6 +101,7 @@ class RedisStorage:
         factory=lambda: defaultdict(list), init=False
     )
     _dirty: set[str] = attrs.field(factory=set, init=False)
+    _repairs: list[tuple[str, Write]] = attrs.field(factory=list, init=False)
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -112,6 +114,7 @@ class RedisStorage:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._events_loop)
             nursery.start_soon(self._refresh_loop)
+            nursery.start_soon(self._repair_loop)
             task_status.started()
             while True:
                 try:
@@ -144,6 +147,8 @@ class RedisStorage:
         except (RedisUnavailable, RedisFailure) as exc:
             for request in requests:
                 request.reply.fail(exc)
+            if isinstance(exc, RedisUnavailable):
+                self._postpone(requests)
         except Exception as exc:  # noqa: BLE001 - answered, logged, not fatal
             log.exception("storage step failed step=%s", step.__name__)
             for request in requests:
@@ -287,6 +292,51 @@ class RedisStorage:
                 )
 
         return await self.redis.pipeline(fill)
+
+    # --- repairs --------------------------------------------------------------
+
+    def _postpone(self, requests: list[Any]) -> None:
+        """Keep `Fail` writes that met an outage, to apply once Redis is back.
+
+        They undo tasks that were stored but could not be queued; without
+        them such a task would stay `submitted` forever. The asker already
+        heard the error. Applying one later is safe: it is a compare-and-set
+        that only fails a task still `submitted`.
+        """
+        for request in requests:
+            if isinstance(request, WriteTask) and isinstance(request.write, Fail):
+                if len(self._repairs) < MAX_REPAIRS:
+                    self._repairs.append((request.task_id, request.write))
+
+    async def _repair_loop(self) -> None:
+        while True:
+            await trio.sleep(self.poll_interval)
+            if not self._repairs:
+                continue
+            repairs, self._repairs = self._repairs, []
+            try:
+                await self._repair(repairs)
+            except (RedisUnavailable, RedisFailure):
+                self._repairs = repairs + self._repairs
+
+    async def _repair(self, repairs: list[tuple[str, Write]]) -> None:
+        """Apply postponed writes; one that no longer applies is dropped."""
+        current = await self.read([task_id for task_id, _write in repairs])
+        stores = []
+        for task_id, write in repairs:
+            task = current.get(task_id)
+            try:
+                updated = apply_write(task, write) if task else None
+            except Refused:
+                continue
+            if task is not None and updated is not None and updated is not task:
+                stores.append((task, updated, None, None))
+
+        stored = await self._store(stores)
+        for (_task, updated, _r, _s), ok in zip(stores, stored, strict=True):
+            if ok:
+                self._answer(updated.id, updated)
+        log.info("applied postponed undo writes count=%d", sum(map(bool, stored)))
 
     # --- watchers -----------------------------------------------------------
 

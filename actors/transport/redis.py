@@ -273,9 +273,10 @@ class RedisTransport:
             await self.redis.pipeline(fill)
         except REDIS_ERRORS as exc:
             # The acks are kept and tried again; the producers hear at once.
-            # XXX: a task stored just before Redis went away stays `submitted`
-            # when the manager's undo cannot be written either; nothing sweeps
-            # such tasks yet (they are not accepted: the client got an error).
+            # XXX: a task stored just before Redis went away is undone by the
+            # manager; storage retries that undo until Redis is back, but if
+            # this process exits first the task stays `submitted` (the client
+            # got an error for it, so it was never accepted).
             self._unacked = acks
             for message in schedules:
                 if message.reply is not None:
