@@ -126,7 +126,7 @@ def measure(
 ) -> tuple[float, list[float]]:
     """Warm the server up briefly, then drive it for `seconds`."""
     with server(kind, env) as url:
-        trio.run(drive, url, min(0.5, seconds))
+        trio.run(drive, url, seconds / 4)
         return trio.run(drive, url, seconds)
 
 

@@ -16,7 +16,6 @@ import time
 import uuid
 from typing import Any
 
-import psutil
 import redis
 import trio
 
@@ -24,6 +23,7 @@ from actors.app import open_runtime
 from benchmarks import agent
 from benchmarks.harness import Row, emit, is_quick, unavailable
 from benchmarks.memory_pipeline import submit_all
+from benchmarks.procstats import rss_bytes
 from benchmarks.redis_server import running_redis
 from runtime.settings import Settings
 
@@ -35,7 +35,7 @@ SUBMITTERS = 32
 
 def rss() -> int:
     gc.collect()
-    return int(psutil.Process().memory_info().rss)
+    return rss_bytes() or 0
 
 
 async def queue_until_stalled(rt: Any, count: int) -> int:

@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-import psutil
-
+from benchmarks import procstats
 from benchmarks.agent import redis_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,11 +75,9 @@ def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     """User+system CPU seconds used so far by each live process in `pids`."""
     used = {}
     for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.Error:
-            continue
-        used[pid] = times.user + times.system
+        seconds = procstats.cpu_seconds(pid)
+        if seconds is not None:
+            used[pid] = seconds
     return used
 
 

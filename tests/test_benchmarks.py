@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.__main__ import WORKLOADS
+from benchmarks.__main__ import RESULTS, WORKLOADS
+from benchmarks.harness import Row
+from benchmarks.report import render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _rows_by_workload(table: str) -> dict[str, list[list[str]]]:
-    found: dict[str, list[list[str]]] = {}
-    for line in table.splitlines()[1:]:
-        cells = [cell.strip() for cell in line.split("|")[1:-1]]
-        if cells and cells[0] in WORKLOADS.values():
-            found.setdefault(cells[0], []).append(cells)
-    return found
-
-
-def test_quick_mode_reports_a_numeric_row_per_workload(tmp_path: Path) -> None:
-    """Every workload prints at least one row with a number in it."""
-    results = tmp_path / "results.md"
+def test_quick_mode_reports_a_number_for_every_workload() -> None:
+    """Each workload prints a row with a number, and RESULTS.md is left alone."""
+    before = RESULTS.read_bytes() if RESULTS.exists() else None
 
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--results", str(results)],
+        [sys.executable, "-m", "benchmarks", "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -34,26 +28,26 @@ def test_quick_mode_reports_a_numeric_row_per_workload(tmp_path: Path) -> None:
     )
 
     assert done.returncode == 0, done.stderr
-    table = results.read_text()
-    assert "| workload |" in table and "- cores:" in table
-    by_workload = _rows_by_workload(table)
-    assert set(by_workload) == set(WORKLOADS.values()), table
-    for workload, rows in by_workload.items():
-        values = [_float(row[2]) for row in rows]
-        assert any(not math.isnan(v) for v in values), (workload, rows)
+    values: dict[str, list[float]] = {}
+    for line in done.stdout.splitlines()[1:]:
+        workload, _metric, value, *_ = re.split(r"\s{2,}", line) + ["", ""]
+        values.setdefault(workload, []).append(_float(value))
+    assert set(values) == set(WORKLOADS.values()), done.stdout
+    for workload, numbers in values.items():
+        assert any(not math.isnan(n) for n in numbers), (workload, done.stdout)
+    assert (RESULTS.read_bytes() if RESULTS.exists() else None) == before
 
 
-def test_quick_mode_never_writes_results_md() -> None:
-    """Quick mode without --results leaves benchmarks/RESULTS.md alone."""
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    before = results.read_bytes() if results.exists() else None
+def test_results_file_names_the_machine_and_versions() -> None:
+    """RESULTS.md carries the environment before the table."""
+    env = {"cores": "2", "python": "3.11.7", "trio": "0.35.0", "redis": "7.0.15"}
+    rows = [Row("memory pipeline", "tasks/s", 1234.5, "tasks/s", note="a | b")]
 
-    from benchmarks.__main__ import main
+    text = render_markdown(rows, env, 1.0, quick=False)
 
-    assert main(["--quick", "--only", "memory_pipeline"]) == 0
-
-    after = results.read_bytes() if results.exists() else None
-    assert after == before
+    assert "- cores: 2" in text and "- redis: 7.0.15" in text
+    assert "| memory pipeline | tasks/s | 1,234 | tasks/s |" in text
+    assert "a \\| b" in text
 
 
 def _float(cell: str) -> float:
