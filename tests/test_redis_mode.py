@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from runtime.redis_client import open_redis
 from runtime.redis_url import parse_redis_url
 from runtime.settings import Settings, load_settings
 from tests.conftest import AGENT, redis_settings, running_agent
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, make_tls_files
 
 TERMINAL = {"completed", "failed", "canceled", "rejected"}
 SECRET = "p@ss/w#rd%:?"
@@ -151,6 +152,38 @@ async def test_unix_socket_url_connects(redis_server: RedisServer) -> None:
     key = f"{settings.redis_prefix}:task:{task['id']}"
     assert done["status"]["state"] == "completed"
     assert sync_client(redis_server.url, db=2).exists(key)
+
+
+async def test_tls_verifies_the_server_certificate(tmp_path: Path) -> None:
+    """rediss:// connects with the CA file, is refused without it, or unverified."""
+    server = RedisServer(tls=make_tls_files(tmp_path))
+    server.start()
+    try:
+        outcomes = {}
+        for name, env in {
+            "ca": {"REDIS_TLS_CA_FILE": str(tmp_path / "ca.pem")},
+            "system": {},
+            "none": {"REDIS_TLS_CERT_REQS": "none"},
+        }.items():
+            settings = redis_settings(server.url, **env)
+            async with open_runtime(
+                AGENT, echo, settings=settings, serve_http=False
+            ) as rt:
+                try:
+                    task = await rt.run_task("tls")
+                    outcomes[name] = (await finished(rt, task["id"]))["status"]["state"]
+                except errors.Unavailable as exc:
+                    outcomes[name] = "unavailable" + (
+                        " (certificate)" if "CERTIFICATE" in str(exc).upper() else ""
+                    )
+    finally:
+        server.stop()
+
+    assert outcomes == {
+        "ca": "completed",
+        "system": "unavailable (certificate)",
+        "none": "completed",
+    }
 
 
 async def test_encoded_password_connects_and_never_shows(
