@@ -8,8 +8,11 @@ says how busy the cores and Redis were.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
+from benchmarks import workers
 from benchmarks.harness import Row, emit, is_quick, unavailable
-from benchmarks.redis_pipeline import pipeline_rate
+from benchmarks.redis_pipeline import new_prefix, pipeline_rate
 from benchmarks.redis_server import running_redis
 
 WORKLOAD = "scale-out"
@@ -17,31 +20,29 @@ TARGET_TWO = 1.6
 
 
 def measure(quick: bool) -> list[Row]:
+    """Add workers 1 → 2 → 4 on one queue, measuring at each size."""
     tasks = 60 if quick else 5_000
     rows = []
-    with running_redis() as server:
-        one, note = pipeline_rate(server, 1, tasks)
-        rows.append(Row(WORKLOAD, "1 worker", one, "tasks/s", note=note))
-        for count in (2, 4):
-            value, note = pipeline_rate(server, count, tasks)
-            ratio = value / one
-            target, met = "", None
-            if count == 2:
-                target, met = f">= {TARGET_TWO:g}x 1 worker", ratio >= TARGET_TWO
-            rows.append(
-                Row(
-                    WORKLOAD,
-                    f"{count} workers",
-                    value,
-                    "tasks/s",
-                    one,
-                    ratio,
-                    target,
-                    met,
-                    note,
-                )
-            )
+    with running_redis() as server, ExitStack() as stack:
+        prefix, pids = new_prefix(), []
+        for count in (1, 2, 4):
+            more = workers.running_workers(server.url, prefix, count - len(pids))
+            pids += stack.enter_context(more)
+            value, note = pipeline_rate(server, prefix, pids, tasks)
+            rows.append(_row(count, value, rows[0].value if rows else None, note))
     return rows
+
+
+def _row(count: int, value: float, one: float | None, note: str) -> Row:
+    name = f"{count} worker" + ("s" if count > 1 else "")
+    if one is None:
+        return Row(WORKLOAD, name, value, "tasks/s", note=note)
+
+    ratio = value / one
+    target, met = "", None
+    if count == 2:
+        target, met = f">= {TARGET_TWO:g}x 1 worker", ratio >= TARGET_TWO
+    return Row(WORKLOAD, name, value, "tasks/s", one, ratio, target, met, note)
 
 
 def main() -> None:

@@ -11,10 +11,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+
+import redis
 
 from benchmarks import procstats
 from benchmarks.agent import redis_env
@@ -57,6 +60,23 @@ def running_workers(url: str, prefix: str, count: int) -> Iterator[list[int]]:
         yield [proc.pid for proc in procs]
     finally:
         _stop(procs)
+
+
+def wait_until_live(url: str, prefix: str, count: int, timeout: float = 30) -> None:
+    """Wait until `count` workers' heartbeat keys exist, or `timeout` passes.
+
+    A worker that is not live yet would make a scale-out run look slower
+    than it is. Past the timeout the run goes on; the table shows the rate.
+    """
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if len(client.keys(f"{prefix}:worker:*")) >= count:
+                return
+            time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
