@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -73,6 +74,12 @@ class RedisMode:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         assert self.settings.redis is not None
         block = min(1.0, self.settings.heartbeat_ttl / 2)
+        log.info(
+            "redis mode url=%s prefix=%s role=%s",
+            self.settings.redis.masked,
+            self.settings.redis_prefix,
+            self.settings.role,
+        )
         async with open_aio_loop():
             async with open_redis(self.settings.redis, block_timeout=block) as redis:
                 await self._supervise(redis, block, task_status)
@@ -82,7 +89,7 @@ class RedisMode:
         children = [
             self._storage(redis),
             transport,
-            ChildSpec("redis-monitor", partial_monitor(self, redis)),
+            ChildSpec("redis-monitor", partial(self.monitor, redis)),
         ]
         self._supervisor = Supervisor("redis", children, RestartPolicy())
         if self._stopping:
@@ -142,10 +149,3 @@ class RedisMode:
             self.reachable = True
         except (RedisUnavailable, RedisFailure):
             self.reachable = False
-
-
-def partial_monitor(mode: RedisMode, redis: Redis) -> Callable[..., Any]:
-    async def start(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await mode.monitor(redis, task_status=task_status)
-
-    return start

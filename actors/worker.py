@@ -25,6 +25,7 @@ from actors.states import TaskState
 from actors.storage.client import StorageInbox, get_task, write_task
 from actors.task import Task
 from actors.writes import AddArtifact, Claim, Finish, Lost, Refused
+from runtime.mailbox import AskTimeout
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ class WorkerPool:
             await trio.sleep(self.recheck_interval)
             claimed = [(i, r) for i, r in self._running.items() if r.claimed]
             for task_id, run in claimed:
-                task = await get_task(self.storage, task_id)
+                try:
+                    task = await get_task(self.storage, task_id)
+                except (ConnectionError, OSError, AskTimeout):
+                    break  # storage unreachable (Redis down): next interval
                 if _superseded(task, run.attempt) and self._running.get(task_id) is run:
                     self._interrupt(task_id)
 
