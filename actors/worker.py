@@ -61,6 +61,9 @@ class WorkerPool:
         return {task_id: run.attempt for task_id, run in self._running.items()}
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        if not self._intake.cancel_called:
+            # A cancel scope serves one `with` block; a restart needs a new one.
+            self._intake = trio.CancelScope()
         async with trio.open_nursery() as control:
             control.start_soon(self._control_loop)
             control.start_soon(self._recheck_loop)
