@@ -11,6 +11,7 @@ a workload that crashes still gets a row saying so.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     timeout = 120.0 if args.quick else 1800.0
 
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     rows = run_all(args.only or list(WORKLOADS), args.quick, timeout)
     seconds = time.perf_counter() - started
@@ -88,7 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render_table(rows))
     target = args.results or (None if args.quick else RESULTS)
     if target is not None:
-        target.write_text(render_markdown(rows, environment(), seconds, args.quick))
+        env = environment()
+        # Other programs on the machine skew every figure; say how busy it was.
+        env["load average (1 min) before / after"] = (
+            f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
+        )
+        target.write_text(render_markdown(rows, env, seconds, args.quick))
         print(f"\nwritten to {target}", file=sys.stderr)
     return 0
 

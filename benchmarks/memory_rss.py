@@ -12,8 +12,11 @@ storage's cost per task. The baseline is the same runtime, warmed, empty.
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -21,10 +24,11 @@ import trio
 
 from actors.app import open_runtime
 from benchmarks import agent
-from benchmarks.harness import Row, emit, is_quick, unavailable
+from benchmarks.harness import Row, emit, is_quick, parse_rows, unavailable
 from benchmarks.memory_pipeline import submit_all
 from benchmarks.procstats import rss_bytes
 from benchmarks.redis_server import running_redis
+from benchmarks.workers import ROOT
 from runtime.settings import Settings
 
 WORKLOAD = "memory (RSS)"
@@ -130,29 +134,68 @@ def redis_rows(count: int) -> list[Row]:
     ]
 
 
-def main() -> None:
-    quick = is_quick()
-    queued = 300 if quick else 100_000
-    empty, growth, accepted = trio.run(
-        queued_growth, agent.memory_settings(concurrency=1), queued
-    )
-    finished = 300 if quick else 20_000
-    rows = [
+def memory_queued_rows(quick: bool) -> list[Row]:
+    count = 300 if quick else 100_000
+    settings = agent.memory_settings(concurrency=1)
+    empty, growth, accepted = trio.run(queued_growth, settings, count)
+    return [
         Row(WORKLOAD, "empty runtime RSS (baseline)", empty / 2**20, "MiB"),
-        queued_row("memory", growth, accepted, queued),
-        Row(
-            WORKLOAD,
-            f"memory: per finished task kept ({finished:,})",
-            trio.run(finished_growth, finished) / finished,
-            "bytes",
-        ),
+        queued_row("memory", growth, accepted, count),
     ]
+
+
+def memory_finished_rows(quick: bool) -> list[Row]:
+    count = 300 if quick else 20_000
+    metric = f"memory: per finished task kept ({count:,})"
+    per_task = trio.run(finished_growth, count) / count
+    return [Row(WORKLOAD, metric, per_task, "bytes")]
+
+
+def redis_queued_rows(quick: bool) -> list[Row]:
     try:
-        rows += redis_rows(100 if quick else 5_000)
+        return redis_rows(100 if quick else 5_000)
     except Exception as exc:  # noqa: BLE001 - reported as an n/a row
         reason = f"redis mode unavailable: {type(exc).__name__}: {exc}"
-        rows.append(unavailable(WORKLOAD, "redis: per queued task", reason, TARGET))
-    emit(rows)
+        return [unavailable(WORKLOAD, "redis: per queued task", reason, TARGET)]
+
+
+PHASES = {
+    "memory-queued": memory_queued_rows,
+    "memory-finished": memory_finished_rows,
+    "redis-queued": redis_queued_rows,
+}
+
+
+def run_phase(phase: str, quick: bool) -> list[Row]:
+    """One phase in a fresh process.
+
+    A heap that grew in an earlier phase is reused by the next one, and
+    RSS would not show its growth (it even came out negative).
+    """
+    args = [sys.executable, "-m", "benchmarks.memory_rss", "--phase", phase]
+    done = subprocess.run(
+        args + (["--quick"] if quick else []),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    rows = parse_rows(done.stdout)
+    if not rows:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        rows = [unavailable(WORKLOAD, phase, f"exit {done.returncode}: {tail}")]
+    return rows
+
+
+def main() -> None:
+    quick = is_quick()
+    if "--phase" in sys.argv:
+        emit(PHASES[sys.argv[sys.argv.index("--phase") + 1]](quick))
+        return
+    # RSS is per process, so quick mode may overlap the phases to save time.
+    with ThreadPoolExecutor(max_workers=len(PHASES) if quick else 1) as pool:
+        results = pool.map(lambda phase: run_phase(phase, quick), PHASES)
+        emit([row for rows in results for row in rows])
 
 
 if __name__ == "__main__":
