@@ -18,7 +18,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -26,7 +26,6 @@ import trio
 from actors.api import TaskApi
 from actors.config import AgentConfig, agent_card, load_agent_config
 from actors.handlers import Handler, as_handler
-from actors.http_front import HttpFront
 from actors.manager import TaskManager
 from actors.scheduler import Scheduler
 from actors.storage.memory import MemoryStorage
@@ -36,6 +35,9 @@ from runtime.errors import ConfigError
 from runtime.mailbox import Mailbox, open_mailbox
 from runtime.settings import Settings, load_settings
 from runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
+
+if TYPE_CHECKING:
+    from actors.http_front import HttpFront
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,9 @@ def _front(
     settings: Settings,
     backend_health: Callable[[], dict[str, Any]] | None = None,
 ) -> HttpFront:
+    # Imported here: worker-only processes never load the HTTP stack.
+    from actors.http_front import HttpFront
+
     def health() -> dict[str, Any]:
         pool = runtime.pool
         report: dict[str, Any] = {
