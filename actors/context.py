@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import orjson
 import trio
 
 from actors.storage.client import StorageInbox, write_task
@@ -30,7 +31,11 @@ class TaskContext:
         return self._saved
 
     async def save(self, data: Any) -> bool:
-        """Store `data` with the task; False if this run no longer owns it."""
+        """Store `data` with the task; False if this run no longer owns it.
+
+        Raises `TypeError` if `data` is not JSON-serializable.
+        """
+        _check_json(data)
         try:
             await write_task(self._storage, self.task_id, Save(self.attempt, data))
         except Refused:
@@ -40,6 +45,8 @@ class TaskContext:
 
     async def progress(self, text: str) -> bool:
         """Show `text` as the task's status message while it works."""
+        if not isinstance(text, str):
+            raise TypeError(f"progress takes a str, got {type(text).__name__}")
         try:
             await write_task(self._storage, self.task_id, Progress(self.attempt, text))
         except Refused:
@@ -53,3 +60,10 @@ class TaskContext:
     def progress_sync(self, text: str) -> bool:
         """`progress` for sync handlers running in a worker thread."""
         return bool(trio.from_thread.run(self.progress, text))
+
+
+def _check_json(data: Any) -> None:
+    try:
+        orjson.dumps(data)
+    except TypeError as exc:
+        raise TypeError(f"saved progress must be JSON-serializable: {exc}") from None

@@ -69,7 +69,11 @@ def _kind(fn: Callable[..., Any]) -> str:
 
 
 async def invoke(
-    handler: Handler, messages: list[Any], context: Any, emit: Emit
+    handler: Handler,
+    messages: list[Any],
+    context: Any,
+    emit: Emit,
+    threads: trio.CapacityLimiter | None = None,
 ) -> Any:
     """Run the handler once and return its result.
 
@@ -83,11 +87,13 @@ async def invoke(
             return await handler.fn(*args)
         case "sync":
             call = partial(handler.fn, *args)
-            return await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+            return await trio.to_thread.run_sync(
+                call, abandon_on_cancel=True, limiter=threads
+            )
         case "asyncgen":
             return await _drain_async(handler.fn(*args), emit)
         case _:
-            return await _drain_sync(handler, args, emit)
+            return await _drain_sync(handler, args, emit, threads)
 
 
 async def _drain_async(agen: Any, emit: Emit) -> list[Any]:
@@ -101,15 +107,20 @@ async def _drain_async(agen: Any, emit: Emit) -> list[Any]:
     return items
 
 
-async def _drain_sync(handler: Handler, args: tuple[Any, ...], emit: Emit) -> list[Any]:
+async def _drain_sync(
+    handler: Handler,
+    args: tuple[Any, ...],
+    emit: Emit,
+    threads: trio.CapacityLimiter | None,
+) -> list[Any]:
     """Step a sync generator in a thread, one item per thread call."""
     generator = await trio.to_thread.run_sync(
-        partial(handler.fn, *args), abandon_on_cancel=True
+        partial(handler.fn, *args), abandon_on_cancel=True, limiter=threads
     )
     items: list[Any] = []
     while True:
         item = await trio.to_thread.run_sync(
-            partial(next, generator, _DONE), abandon_on_cancel=True
+            partial(next, generator, _DONE), abandon_on_cancel=True, limiter=threads
         )
         if item is _DONE:
             return items

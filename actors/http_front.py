@@ -62,6 +62,7 @@ class HttpFront:
         config.accesslog = None
         config.graceful_timeout = 5.0
         config.keep_alive_timeout = 75.0
+        config.backlog = 1024
 
         async def started(task_status: Any) -> None:
             await hypercorn_serve(

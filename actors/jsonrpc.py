@@ -62,21 +62,31 @@ async def _call(call: Any, methods: Mapping[str, Method]) -> dict[str, Any] | No
         return _error(None, errors.InvalidRequest("a request must be a JSON object"))
 
     request_id = call.get("id")
-    if isinstance(request_id, bool) or not isinstance(request_id, str | int | None):
+    if isinstance(request_id, bool) or not isinstance(
+        request_id, str | int | float | None
+    ):
         problem = errors.InvalidRequest("id must be a string, a number or null")
         return _error(None, problem)
+    notification = "id" not in call and _well_formed(call)
 
     try:
         result = await _dispatch(call, methods)
     except errors.RpcError as exc:
-        return _error(request_id, exc)
+        return None if notification else _error(request_id, exc)
     except Exception:  # noqa: BLE001 - the client gets no traceback
         log.exception("method failed method=%r", call.get("method"))
-        return _error(request_id, errors.InternalError("internal error"))
+        internal = errors.InternalError("internal error")
+        return None if notification else _error(request_id, internal)
 
-    if "id" not in call:
+    if notification:
         return None
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def _well_formed(call: dict[str, Any]) -> bool:
+    """A request that names a method; without an id it is a notification,
+    which gets no reply, not even an error (JSON-RPC 2.0, section 4.1)."""
+    return call.get("jsonrpc") == "2.0" and isinstance(call.get("method"), str)
 
 
 async def _dispatch(call: dict[str, Any], methods: Mapping[str, Method]) -> Any:

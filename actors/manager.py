@@ -160,12 +160,12 @@ class TaskManager:
 
     async def _cancel(self, task_id: str) -> Task:
         task = await self._write(task_id, Cancel(), _not_cancelable)
-        await self._signal(CancelTask(task_id))
+        await self._signal(CancelTask(task_id, task.attempt))
         return task
 
     async def _pause(self, task_id: str) -> Task:
         task = await self._write(task_id, Pause(), _not_pausable)
-        await self._signal(PauseTask(task_id))
+        await self._signal(PauseTask(task_id, task.attempt))
         return task
 
     async def _resume(self, task_id: str) -> Task:

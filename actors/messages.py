@@ -29,9 +29,14 @@ class RunTask:
 
 @attrs.frozen
 class CancelTask:
-    """Stop the handler of a running task; its state is already written."""
+    """Stop the handler of a running task; its state is already written.
+
+    Only runs of `attempt` or earlier stop (0: any), so a late signal never
+    hits the attempt that a resume started since.
+    """
 
     task_id: str
+    attempt: int = 0
 
 
 @attrs.frozen
@@ -39,6 +44,7 @@ class PauseTask:
     """Interrupt the handler of a running task; its state is already written."""
 
     task_id: str
+    attempt: int = 0
 
 
 Control = CancelTask | PauseTask

@@ -32,9 +32,10 @@ class BadResult(TypeError):
 
 def finish_for(result: Any, attempt: int) -> Finish:
     """The storage write that records `result` as run `attempt`'s outcome."""
-    if isinstance(result, dict) and result.get("state") in ASKING:
+    state = result.get("state") if isinstance(result, dict) else None
+    if isinstance(state, str) and state in ASKING:
         parts = to_parts(result.get("prompt"))
-        return Finish(attempt, ASKING[result["state"]], parts=parts)
+        return Finish(attempt, ASKING[state], parts=parts)
 
     parts = to_parts(result)
     artifacts = [artifact(parts)] if parts else []
@@ -73,7 +74,17 @@ def artifact(parts: list[Message]) -> Message:
 
 
 def _is_part(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("kind") in PART_KINDS
+    """A well-formed A2A part; anything else is sent as data."""
+    if not isinstance(value, dict):
+        return False
+    kind = value.get("kind")
+    if kind == "text":
+        return isinstance(value.get("text"), str)
+    if kind == "data":
+        return isinstance(value.get("data"), dict)
+    if kind == "file":
+        return isinstance(value.get("file"), dict)
+    return False
 
 
 def _checked(value: Any) -> Any:

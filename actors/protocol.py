@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import orjson
 
 from actors.errors import InvalidParams
 from actors.messages import ListQuery
@@ -45,6 +46,7 @@ def parse_send(params: Any) -> SendParams:
     params = _object(params, "params")
     message = _object(params.get("message"), "params.message")
     _check_message(message)
+    _check_encodable(message, "params.message")
 
     config = params.get("configuration")
     config = {} if config is None else _object(config, "params.configuration")
@@ -84,12 +86,30 @@ def parse_list(params: Any) -> ListParams:
         state = TaskState(state)
 
     limit = _int(params, "pageSize", "params.pageSize", 50, 1, MAX_PAGE)
-    token = params.get("pageToken") or "0"
-    if not isinstance(token, str) or not token.isdigit():
-        raise InvalidParams("params.pageToken must be a token from a previous page")
-
-    query = ListQuery(context_id, state, int(token), limit)
+    query = ListQuery(context_id, state, _page_token(params), limit)
     return ListParams(query, _history_length(params, "params"))
+
+
+def _page_token(params: dict[str, Any]) -> int:
+    """The offset a `nextPageToken` stands for; absent or "" is the start."""
+    token = params.get("pageToken")
+    if token is None or token == "":
+        return 0
+    valid = isinstance(token, str) and token.isascii() and token.isdigit()
+    if not valid or len(token) > 12:
+        raise InvalidParams("params.pageToken must be a token from a previous page")
+    return int(token)
+
+
+def _check_encodable(value: Any, where: str) -> None:
+    """Refuse what could be read but never written back (JSON nested too deep).
+
+    Such a task could be stored but every later read of it would fail.
+    """
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise InvalidParams(f"{where} cannot be stored: {exc}") from None
 
 
 def _check_message(message: dict[str, Any]) -> None:

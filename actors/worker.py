@@ -12,6 +12,7 @@ hands it to another worker.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import attrs
@@ -49,7 +50,15 @@ class WorkerPool:
     task_timeout: float | None = None
     max_attempts: int = 3
     recheck_interval: float = 1.0
-    _running: dict[str, _Run] = attrs.field(factory=dict)
+    # Keyed by (task id, attempt delivered): a resumed attempt may start
+    # while the interrupted one is still unwinding its cleanup.
+    _running: dict[tuple[str, int], _Run] = attrs.field(factory=dict)
+    # XXX: an abandoned sync handler keeps its thread until it returns, as
+    # Python cannot stop a thread; an unbounded limiter keeps such leftovers
+    # from starving new runs (live handlers are bounded by `concurrency`).
+    _threads: trio.CapacityLimiter = attrs.field(
+        factory=lambda: trio.CapacityLimiter(math.inf)
+    )
     _intake: trio.CancelScope = attrs.field(factory=trio.CancelScope)
 
     def stop(self) -> None:
@@ -58,7 +67,10 @@ class WorkerPool:
 
     def running(self) -> dict[str, int]:
         """Task id -> attempt of every handler running now."""
-        return {task_id: run.attempt for task_id, run in self._running.items()}
+        latest: dict[str, int] = {}
+        for (task_id, _delivered), run in self._running.items():
+            latest[task_id] = max(run.attempt, latest.get(task_id, 0))
+        return latest
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         if not self._intake.cancel_called:
@@ -86,13 +98,9 @@ class WorkerPool:
 
     async def _control_loop(self) -> None:
         async for op in self.control:
-            self._interrupt(op.task_id)
-
-    def _interrupt(self, task_id: str) -> None:
-        run = self._running.get(task_id)
-        if run is not None:
-            run.interrupted = True
-            run.scope.cancel()
+            for (task_id, _delivered), run in list(self._running.items()):
+                if task_id == op.task_id and run.attempt <= (op.attempt or run.attempt):
+                    _interrupt(run)
 
     async def _recheck_loop(self) -> None:
         """Re-read the state of every running task now and then.
@@ -103,28 +111,29 @@ class WorkerPool:
         """
         while True:
             await trio.sleep(self.recheck_interval)
-            claimed = [(i, r) for i, r in self._running.items() if r.claimed]
+            claimed = [(k[0], r) for k, r in self._running.items() if r.claimed]
             for task_id, run in claimed:
                 try:
                     task = await get_task(self.storage, task_id)
                 except (ConnectionError, OSError, AskTimeout):
                     break  # storage unreachable (Redis down): next interval
-                if _superseded(task, run.attempt) and self._running.get(task_id) is run:
-                    self._interrupt(task_id)
+                if _superseded(task, run.attempt):
+                    _interrupt(run)
 
     async def _execute(self, delivery: Delivery, slots: trio.Semaphore) -> None:
         op = delivery.op
+        key = (op.task_id, op.attempt)
         try:
-            if op.task_id in self._running:
+            if key in self._running:
                 await self._ack(delivery)
                 return
             run = _Run(op.attempt)
-            self._running[op.task_id] = run
+            self._running[key] = run
             try:
                 with run.scope:
-                    await self._attempt(op)
+                    await self._attempt(op, run)
             finally:
-                del self._running[op.task_id]
+                del self._running[key]
             if not run.scope.cancelled_caught or run.interrupted:
                 await self._ack(delivery)
         except Exception as exc:  # noqa: BLE001 - one bad run must not stop the pool
@@ -132,14 +141,13 @@ class WorkerPool:
         finally:
             slots.release()
 
-    async def _attempt(self, op: RunTask) -> None:
+    async def _attempt(self, op: RunTask, run: _Run) -> None:
         task = await self._claim(op)
         if task is None:
             return
-        run = self._running[op.task_id]
         run.attempt, run.claimed = task.attempt, True
 
-        finish = await self._outcome(task)
+        finish = await self._outcome(task, run)
         try:
             await write_task(self.storage, task.id, finish)
         except Refused:
@@ -169,8 +177,13 @@ class WorkerPool:
         except Refused:
             return None
 
-    async def _outcome(self, task: Task) -> Finish:
-        """Run the handler and turn what happened into the finishing write."""
+    async def _outcome(self, task: Task, run: _Run) -> Finish:
+        """Run the handler and turn what happened into the finishing write.
+
+        Whatever the handler raises is its outcome, BaseExceptions included
+        (a handler's SystemExit must not stop the process), except the
+        cancellation that our own scope or a shutdown delivers.
+        """
         context = TaskContext(
             task.id, task.context_id, task.attempt, task.saved, self.storage
         )
@@ -180,12 +193,22 @@ class WorkerPool:
             await write_task(self.storage, task.id, chunk)
 
         try:
-            with trio.fail_after(self.task_timeout or float("inf")):
-                result = await invoke(self.handler, list(task.history), context, emit)
+            with trio.fail_after(self.task_timeout or math.inf):
+                messages = list(task.history)
+                result = await invoke(
+                    self.handler, messages, context, emit, self._threads
+                )
         except trio.TooSlowError:
             return failure(f"timed out after {self.task_timeout}s", task.attempt)
-        except Exception as exc:  # noqa: BLE001 - the handler's error is the outcome
-            return failure(f"{type(exc).__name__}: {exc}", task.attempt)
+        except trio.Cancelled:
+            if run.scope.cancel_called:
+                raise
+            # A handler raised Cancelled of its own: a failure like any other.
+            # If a shutdown is what cancelled it, the finishing write is
+            # cancelled in turn, so nothing is recorded.
+            return failure("handler raised trio.Cancelled", task.attempt)
+        except BaseException as exc:  # noqa: BLE001 - the handler's error is its outcome
+            return failure(describe(exc), task.attempt)
 
         try:
             if self.handler.kind in ("gen", "asyncgen"):
@@ -197,6 +220,21 @@ class WorkerPool:
     async def _ack(self, delivery: Delivery) -> None:
         if delivery.token is not None:
             await self.transport.send(Ack(delivery.token))
+
+
+def _interrupt(run: _Run) -> None:
+    run.interrupted = True
+    run.scope.cancel()
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, even for exceptions whose `__str__` itself fails."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        text = "<unprintable message>"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def _was_lost(task: Task, op: RunTask) -> bool:

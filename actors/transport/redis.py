@@ -121,7 +121,7 @@ def entry_for(op: RunTask | Control) -> bytes:
     if isinstance(op, RunTask):
         return encode(Entry("run", op.task_id, op.attempt))
     name = "cancel" if isinstance(op, CancelTask) else "pause"
-    return encode(Entry(name, op.task_id))
+    return encode(Entry(name, op.task_id, op.attempt))
 
 
 def new_worker_id() -> str:
@@ -516,5 +516,5 @@ def _decode_control(data: bytes) -> Control | None:
     if kind is None:
         log.warning("ignored unknown control signal op=%r", entry.op[:100])
         return None
-    op: Control = kind(entry.task_id)
+    op: Control = kind(entry.task_id, entry.attempt)
     return op
