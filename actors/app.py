@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -34,7 +35,7 @@ from actors.worker import WorkerPool
 from runtime.errors import ConfigError
 from runtime.mailbox import Mailbox, open_mailbox
 from runtime.settings import Settings, load_settings
-from runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
+from runtime.supervisor import ChildSpec, Escalation, RestartPolicy, Supervisor
 
 if TYPE_CHECKING:
     from actors.http_front import HttpFront
@@ -235,7 +236,36 @@ async def serve_async(
 def serve(config: Mapping[str, Any], handler: Callable[..., Any]) -> None:
     """Serve the agent over HTTP until SIGINT or SIGTERM; blocks.
 
-    Settings come from the environment (see the README).
+    Settings come from the environment (see the README). A configuration
+    error or a runtime that cannot start (port taken, Redis refusing) ends
+    the process with one line on stderr and exit code 2.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    trio.run(partial(serve_async, config, handler))
+    code = run_until_stopped(partial(serve_async, config, handler))
+    if code:
+        raise SystemExit(code)
+
+
+def run_until_stopped(main: Callable[[], Any]) -> int:
+    """`trio.run(main)`, turning start-up failures into a message and exit 2."""
+    try:
+        trio.run(main)
+    except BaseException as exc:  # noqa: BLE001 - filtered just below
+        fatal = _startup_failure(exc)
+        if fatal is None:
+            raise
+        print(f"agent-runtime: {fatal}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _startup_failure(exc: BaseException) -> BaseException | None:
+    """The config error or escalation inside `exc`, if that is what it is."""
+    if isinstance(exc, ConfigError | Escalation):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _startup_failure(inner)
+            if found is not None:
+                return found
+    return None

@@ -19,11 +19,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import trio
 
 from runtime.errors import ConfigError
 
@@ -104,15 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.concurrency is not None:
             os.environ["WORKER_CONCURRENCY"] = str(args.concurrency)
 
-    from actors.app import serve_async
+    from actors.app import run_until_stopped, serve_async
 
     try:
         config, handler = load_target(args.target)
-        trio.run(serve_async, config, handler)
     except ConfigError as exc:
         print(f"agent-runtime: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return run_until_stopped(partial(serve_async, config, handler))
 
 
 if __name__ == "__main__":

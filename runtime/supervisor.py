@@ -63,6 +63,7 @@ class _Child:
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     done: trio.Event = attrs.field(factory=trio.Event)
     crashes: deque[float] = attrs.field(factory=deque)
+    last_error: BaseException | None = None
     stopping: bool = False
 
 
@@ -141,7 +142,7 @@ class Supervisor:
                             task_status.started()
                             reported = True
                 except Exception as exc:  # noqa: BLE001 - a crash is logged once
-                    error = _unwrap(exc)
+                    error = child.last_error = _unwrap(exc)
                     log.error("actor crashed name=%s error=%r", child.spec.name, error)
                     await self._after_crash(child, started=reported)
                     continue
@@ -176,7 +177,8 @@ class Supervisor:
     def _escalate(self, child: _Child) -> Escalation:
         message = (
             f"supervisor {self.name}: child {child.spec.name} crashed "
-            f"{len(child.crashes)} times within {self.policy.window}s"
+            f"{len(child.crashes)} times within {self.policy.window}s; "
+            f"last error: {child.last_error!r}"
         )
         log.error("escalating supervisor=%s child=%s", self.name, child.spec.name)
         self._escalation = Escalation(message)

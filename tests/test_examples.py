@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 
@@ -66,3 +68,23 @@ def test_pause_resume_example_continues_where_it_stopped() -> None:
     assert lines[1] == "resumed: submitted, attempt 2"
     assert lines[-1].startswith("completed: counted to 10")
     assert 3 <= paused_step <= resumed_from < 10
+
+
+def test_port_in_use_fails_with_one_clear_line() -> None:
+    """A port that is taken ends the process with exit 2 and says why."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "examples/echo_agent.py"],
+            cwd=ROOT,
+            env={**os.environ, "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert done.returncode == 2
+    assert "Address already in use" in done.stderr.splitlines()[-1]
+    assert "Traceback" not in done.stderr
