@@ -50,6 +50,7 @@ from runtime.redis_client import (
 log = logging.getLogger(__name__)
 
 CAS_ROUNDS = 20
+CACHE_SIZE = 10_000
 MAX_REPAIRS = 10_000
 
 _CREATE = """
@@ -61,8 +62,12 @@ redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 """
 
+# Store ARGV[3] as version ARGV[2] if the stored version is still ARGV[1];
+# on a lost race return the record as it is now (nil if it is gone).
 _CAS = """
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then
+  return redis.call('HGET', KEYS[1], 'd')
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
@@ -102,6 +107,7 @@ class RedisStorage:
     )
     _dirty: set[str] = attrs.field(factory=set, init=False)
     _repairs: list[tuple[str, Write]] = attrs.field(factory=list, init=False)
+    _cache: dict[str, Task] = attrs.field(factory=dict, init=False)
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -170,6 +176,7 @@ class RedisStorage:
         done = await self.redis.pipeline(fill)
         for request, created in zip(creates, done, strict=True):
             if created:
+                self._remember(request.task.id, request.task)
                 request.reply.send(request.task)
             else:
                 request.reply.fail(ValueError(f"task {request.task.id} exists"))
@@ -201,10 +208,22 @@ class RedisStorage:
                 pipe.hget(self._keys.task(task_id), "d")
 
         raws = await self.redis.pipeline(fill)
-        return {
+        found = {
             task_id: None if raw is None else decode(raw, Task)
             for task_id, raw in zip(unique, raws, strict=True)
         }
+        for task_id, task in found.items():
+            self._remember(task_id, task)
+        return found
+
+    def _remember(self, task_id: str, task: Task | None) -> None:
+        """Keep the last record seen; writes start from it (see `_write_all`)."""
+        self._cache.pop(task_id, None)
+        if task is None:
+            return
+        self._cache[task_id] = task
+        if len(self._cache) > CACHE_SIZE:
+            del self._cache[next(iter(self._cache))]
 
     async def _list_all(self, lists: list[ListTasks]) -> None:
         for request in lists:
@@ -241,42 +260,62 @@ class RedisStorage:
     async def _write_all(self, writes: list[WriteTask]) -> None:
         """Apply each task's writes in order, then store them by CAS.
 
-        A task whose CAS loses to another process is re-read and its writes
-        re-applied from scratch, so nothing is decided on a stale record.
+        Writes start from the last record this process saw, which saves a
+        read when it is current. Only a successful CAS proves that it was:
+        a lost race brings the current record back, and a refusal or no-op
+        decided on a remembered record is decided again on a fresh read, so
+        nothing is answered from a stale record.
         """
         pending: dict[str, list[WriteTask]] = defaultdict(list)
         for request in writes:
             pending[request.task_id].append(request)
 
         for _ in range(CAS_ROUNDS):
-            current = await self.read(list(pending))
-            stores = []
+            current, remembered = await self._current(list(pending))
+            stores, retry = [], {}
             for task_id, requests in pending.items():
                 task = current[task_id]
                 if task is None:
                     _fail_all(requests, Refused(f"no task {task_id}", None))
                     continue
                 final, results = _apply_all(task, requests)
-                if final is task:
-                    _answer_all(requests, results)
-                else:
+                if final is not task:
                     stores.append((task, final, requests, results))
+                elif task_id in remembered:
+                    self._cache.pop(task_id, None)
+                    retry[task_id] = requests
+                else:
+                    _answer_all(requests, results)
 
             stored = await self._store(stores)
-            pending = defaultdict(list)
-            for (task, final, requests, results), ok in zip(
+            for (task, final, requests, results), outcome in zip(
                 stores, stored, strict=True
             ):
-                if ok:
+                if outcome == 1:
+                    self._remember(task.id, final)
                     _answer_all(requests, results)
                     self._answer(task.id, final)
                 else:
-                    pending[task.id] = requests
+                    now = None if outcome is None else decode(outcome, Task)
+                    self._remember(task.id, now)
+                    retry[task.id] = requests
+            pending = defaultdict(list, retry)
             if not pending:
                 return
 
         for requests in pending.values():
             _fail_all(requests, RedisFailure("write lost the race too often"))
+
+    async def _current(
+        self, task_ids: list[str]
+    ) -> tuple[dict[str, Task | None], set[str]]:
+        """The records to start from, and which of them come from memory."""
+        remembered = {i for i in task_ids if i in self._cache}
+        current: dict[str, Task | None] = {i: self._cache[i] for i in remembered}
+        missing = [i for i in task_ids if i not in remembered]
+        if missing:
+            current.update(await self.read(missing))
+        return current, remembered
 
     async def _store(self, stores: list[tuple[Task, Task, Any, Any]]) -> list[Any]:
         if not stores:
@@ -333,10 +372,12 @@ class RedisStorage:
                 stores.append((task, updated, None, None))
 
         stored = await self._store(stores)
-        for (_task, updated, _r, _s), ok in zip(stores, stored, strict=True):
-            if ok:
+        for (task, updated, _r, _s), outcome in zip(stores, stored, strict=True):
+            self._cache.pop(task.id, None)
+            if outcome == 1:
                 self._answer(updated.id, updated)
-        log.info("applied postponed undo writes count=%d", sum(map(bool, stored)))
+        applied = sum(outcome == 1 for outcome in stored)
+        log.info("applied postponed undo writes count=%d", applied)
 
     # --- watchers -----------------------------------------------------------
 
