@@ -20,7 +20,7 @@ from actors.storage.client import create_task, get_task, write_task
 from actors.storage.redis import RedisStorage
 from actors.task import new_task
 from actors.transport.redis import Entry
-from actors.writes import Fail
+from actors.writes import Claim, Fail, Pause, Refused
 from runtime.aio import open_aio_loop
 from runtime.codec import encode
 from runtime.errors import ConfigError
@@ -306,6 +306,35 @@ async def test_undo_during_an_outage_is_applied_when_redis_returns() -> None:
         server.stop()
 
     assert now.error == "could not be queued"
+
+
+async def test_two_storages_never_decide_on_a_stale_record(
+    redis_server: RedisServer,
+) -> None:
+    """A storage that last saw an old record still refuses and applies correctly."""
+    a, b = open_mailbox(), open_mailbox()
+    prefix = redis_settings(redis_server.url).redis_prefix
+    async with (
+        open_aio_loop(),
+        open_redis(parse_redis_url(redis_server.url)) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(RedisStorage(a.receive, client, prefix).run)
+        await nursery.start(RedisStorage(b.receive, client, prefix).run)
+        task = await create_task(a.send, new_task(_msg("x"), None))
+        claimed = await write_task(b.send, task.id, Claim(1))
+
+        with pytest.raises(Refused) as refused:
+            await write_task(a.send, task.id, Claim(1))
+        paused = await write_task(a.send, task.id, Pause())
+        again = await write_task(b.send, task.id, Pause())
+        nursery.cancel_scope.cancel()
+
+    assert claimed.state is TaskState.WORKING
+    assert refused.value.task is not None
+    assert refused.value.task.state is TaskState.WORKING
+    assert paused.state is TaskState.SUSPENDED and paused.version == 3
+    assert again.version == 3
 
 
 def _msg(text: str) -> dict[str, Any]:
