@@ -203,11 +203,14 @@ async def test_500_tasks_on_two_workers_each_run_once(
         tasks = await all_terminal(client, ids)
 
     codes = [await proc.terminate() for proc in [*workers, api]]
+    output = "".join(proc.output for proc in [*workers, api])
     counted = Counter(text for text, _pid, _attempt in runs(cluster_env))
     assert {t["status"]["state"] for t in tasks.values()} == {"completed"}
     assert counted == Counter({f"t{n}": 1 for n in range(500)})
     assert {pid for _t, pid, _a in runs(cluster_env)} == {w.pid for w in workers}
     assert codes == [0, 0, 0]
+    for leak in ("Event loop is closed", "was destroyed but it is pending", "nclosed"):
+        assert leak not in output
 
 
 @pytest.mark.parametrize("max_attempts", [3, 1])
