@@ -44,6 +44,13 @@ def unavailable(workload: str, metric: str, reason: str, target: str = "") -> Ro
     return Row(workload, metric, None, "", target=target, note=f"n/a ({short})")
 
 
+def describe(exc: BaseException) -> str:
+    """The innermost error's type and message: nurseries wrap it in groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
 def emit(rows: Sequence[Row]) -> None:
     """Hand the rows to the parent process on one marked stdout line."""
     payload = [attrs.asdict(row) for row in rows]

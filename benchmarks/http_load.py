@@ -22,7 +22,7 @@ import orjson
 import trio
 
 from benchmarks import agent
-from benchmarks.harness import Row, emit, is_quick, percentile, unavailable
+from benchmarks.harness import Row, describe, emit, is_quick, percentile, unavailable
 from benchmarks.redis_server import running_redis
 from benchmarks.workers import ROOT
 
@@ -164,7 +164,7 @@ def main() -> None:
             env = agent.redis_env(redis.url, prefix)
             rows += _rows("redis", bare_rps, *measure("runtime", seconds, env))
     except Exception as exc:  # noqa: BLE001 - reported as an n/a row
-        reason = f"redis mode unavailable: {type(exc).__name__}: {exc}"
+        reason = f"redis mode unavailable: {describe(exc)}"
         rows.append(unavailable(WORKLOAD, "redis completed/s", reason, ">= 0.5x bare"))
     emit(rows)
 

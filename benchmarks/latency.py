@@ -15,7 +15,7 @@ import trio
 
 from actors.app import open_runtime
 from benchmarks import agent, redis_baselines
-from benchmarks.harness import Row, emit, is_quick, percentile, unavailable
+from benchmarks.harness import Row, describe, emit, is_quick, percentile, unavailable
 from benchmarks.redis_server import running_redis
 from runtime.settings import Settings
 
@@ -91,7 +91,7 @@ def main() -> None:
     try:
         rows += redis_rows(count)
     except Exception as exc:  # noqa: BLE001 - reported as an n/a row
-        reason = f"redis mode unavailable: {type(exc).__name__}: {exc}"
+        reason = f"redis mode unavailable: {describe(exc)}"
         rows.append(unavailable(WORKLOAD, "redis start p99", reason))
     emit(rows)
 

@@ -24,7 +24,7 @@ import trio
 
 from actors.app import open_runtime
 from benchmarks import agent
-from benchmarks.harness import Row, emit, is_quick, parse_rows, unavailable
+from benchmarks.harness import Row, describe, emit, is_quick, parse_rows, unavailable
 from benchmarks.memory_pipeline import submit_all
 from benchmarks.procstats import rss_bytes
 from benchmarks.redis_server import running_redis
@@ -155,7 +155,7 @@ def redis_queued_rows(quick: bool) -> list[Row]:
     try:
         return redis_rows(100 if quick else 5_000)
     except Exception as exc:  # noqa: BLE001 - reported as an n/a row
-        reason = f"redis mode unavailable: {type(exc).__name__}: {exc}"
+        reason = f"redis mode unavailable: {describe(exc)}"
         return [unavailable(WORKLOAD, "redis: per queued task", reason, TARGET)]
 
 

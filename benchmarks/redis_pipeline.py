@@ -16,7 +16,7 @@ import trio
 
 from actors.app import open_runtime
 from benchmarks import agent, redis_baselines, workers
-from benchmarks.harness import Row, emit, is_quick, rate, unavailable
+from benchmarks.harness import Row, describe, emit, is_quick, rate, unavailable
 from benchmarks.memory_pipeline import submit_all
 from benchmarks.redis_server import RedisServer, running_redis
 
@@ -90,7 +90,7 @@ def main() -> None:
         with running_redis() as server:
             rows = measure(server, quick)
     except Exception as exc:  # noqa: BLE001 - reported as an n/a row
-        reason = f"redis mode unavailable: {type(exc).__name__}: {exc}"
+        reason = f"redis mode unavailable: {describe(exc)}"
         rows = [unavailable(WORKLOAD, "tasks/s", reason, ">= 5x (a), >= 0.3x (b)")]
     emit(rows)
 

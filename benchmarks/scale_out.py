@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from benchmarks import workers
-from benchmarks.harness import Row, emit, is_quick, unavailable
+from benchmarks.harness import Row, describe, emit, is_quick, unavailable
 from benchmarks.redis_pipeline import new_prefix, pipeline_rate
 from benchmarks.redis_server import running_redis
 
@@ -51,7 +51,7 @@ def main() -> None:
     try:
         rows = measure(is_quick())
     except Exception as exc:  # noqa: BLE001 - reported as an n/a row
-        reason = f"redis mode unavailable: {type(exc).__name__}: {exc}"
+        reason = f"redis mode unavailable: {describe(exc)}"
         rows = [unavailable(WORKLOAD, "2 workers", reason, ">= 1.6x 1 worker")]
     emit(rows)
 
