@@ -214,6 +214,9 @@ class RedisTransport:
         `run` returns. If Redis is down then, they stay in this worker's
         processing list and a reaper requeues them once the heartbeat expires.
         """
+        if not self._stop.is_set():
+            # A cancel scope serves one `with` block; a restart needs a new one.
+            self._claiming = trio.CancelScope()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._inbox_loop)
             if self.consume:
