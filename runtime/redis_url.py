@@ -12,6 +12,10 @@ from runtime.errors import ConfigError
 SCHEMES = ("redis", "rediss", "unix")
 MAX_DB = 15_999
 _RAW_PASSWORD_CHARS = set("@/#?")
+_ENCODE_HINT = (
+    "percent-encode special characters in the password "
+    "(@ as %40, / as %2F, # as %23, ? as %3F, % as %25, : as %3A)"
+)
 
 
 @attrs.frozen
@@ -93,8 +97,11 @@ def parse_redis_url(
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{variable}={shown} is not a valid URL: {exc}") from None
+    except ValueError:
+        # The parser's own message may quote part of the password: not shown.
+        raise ConfigError(
+            f"{variable}={shown} is not a valid URL (bad port or host); {_ENCODE_HINT}"
+        ) from None
 
     if parts.scheme not in SCHEMES:
         accepted = ", ".join(f"{s}://" for s in SCHEMES)
@@ -144,7 +151,7 @@ def _parse_db(path: str, query: str, scheme: str, variable: str, shown: str) -> 
         return 0
     if not raw.isdigit() or int(raw) > MAX_DB:
         raise ConfigError(
-            f"{variable}={shown} has database {raw!r}; "
+            f"{variable}={shown} has a database part that is not valid; "
             f"accepted: a whole number from 0 to {MAX_DB}"
         )
     return int(raw)

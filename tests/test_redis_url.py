@@ -151,3 +151,23 @@ class TestSettings:
                     "REDIS_TLS_CERT_REQS": "maybe",
                 }
             )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:hunter2#x@127.0.0.1:6401/0",
+        "redis://user:hunter2/x@127.0.0.1:6401/0",
+        "redis://user:hunter2?x@127.0.0.1:6401/0",
+        "redis://:hunter2?db=abc@h",
+        "redis://user:12345/hunter2@127.0.0.1:6401",
+        "redis:/u:hunter2@127.0.0.1",
+    ],
+)
+def test_raw_special_characters_never_leak_the_password(url: str) -> None:
+    """However the parser trips on a raw password, the error hides it."""
+    with pytest.raises(ConfigError) as caught:
+        parse_redis_url(url)
+
+    assert "hunter2" not in str(caught.value)
+    assert "REDIS_URL" in str(caught.value)
