@@ -128,7 +128,7 @@ def _backend_children(
         mode = RedisMode(wires, settings, running)
         return mode.children(), mode.health
 
-    storage = MemoryStorage(wires.storage.receive)
+    storage = MemoryStorage(wires.storage.receive, wires.transport.send)
     transport = MemoryTransport(
         wires.transport.receive, wires.deliveries.send, wires.control.send
     )

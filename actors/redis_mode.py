@@ -99,7 +99,10 @@ class RedisMode:
     def _storage(self, redis: Redis) -> ChildSpec:
         wires, settings = self.wires, self.settings
         if settings.storage_type != "redis":
-            return ChildSpec("storage", MemoryStorage(wires.storage.receive).run)
+            return ChildSpec(
+                "storage",
+                MemoryStorage(wires.storage.receive, wires.transport.send).run,
+            )
         storage = RedisStorage(
             wires.storage.receive,
             redis,

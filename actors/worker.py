@@ -158,8 +158,10 @@ class WorkerPool:
 
         A run that storage shows as `working` in this very attempt was handed
         out before and its worker is gone (a durable transport redelivered
-        it): it is written off as lost, which either queues it as the next
-        attempt, claimed here at once, or fails it at the attempt limit.
+        it): it is written off as lost, which fails it at the attempt limit
+        or puts it back in `submitted` as the next attempt. Storage queues
+        that attempt in the same step, so its run can be lost again and
+        still come back; this worker claims it like any other.
         """
         try:
             return await write_task(self.storage, op.task_id, Claim(op.attempt))
@@ -170,12 +172,10 @@ class WorkerPool:
 
         lost = Lost(op.attempt, self.max_attempts)
         try:
-            task = await write_task(self.storage, op.task_id, lost)
-            if task.state is not TaskState.SUBMITTED:
-                return None
-            return await write_task(self.storage, op.task_id, Claim(task.attempt))
+            await write_task(self.storage, op.task_id, lost)
         except Refused:
-            return None
+            pass
+        return None
 
     async def _outcome(self, task: Task, run: _Run) -> Finish:
         """Run the handler and turn what happened into the finishing write.

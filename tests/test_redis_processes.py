@@ -383,3 +383,33 @@ def test_distributed_example_runs(redis_server: RedisServer) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "completed 20 tasks" in done.stdout
     assert "exit codes [0, 0, 0]" in done.stdout
+
+
+async def test_task_whose_retry_is_lost_too_runs_a_third_time(
+    redis_server: RedisServer, tmp_path: Path, procs: list[Proc]
+) -> None:
+    """Kill the worker of attempt 1, then the worker of attempt 2: attempt 3 runs.
+
+    The retry of a lost run is queued with the write that makes it, so losing
+    the retry as well still leaves a run to claim.
+    """
+    env = deployment_env(
+        redis_server.url, tmp_path, TASK_MAX_ATTEMPTS="3", WORKER_HEARTBEAT_TTL="1"
+    )
+    api, workers = await deployment(procs, env)
+    async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
+        sent = await rpc_batch(
+            client, "message/send", [{"message": message("sleep-twice:60")}]
+        )
+        task_id = sent[0]["result"]["id"]
+        for attempt in (1, 2):
+            with trio.fail_after(20):
+                while len(runs(env)) < attempt:
+                    await trio.sleep(0.02)
+            pid = runs(env)[-1][1]
+            next(w for w in workers if w.pid == pid).kill()
+            workers.append(await start(procs, ["worker", TARGET], env))
+        task = (await all_terminal(client, [task_id], timeout=30))[task_id]
+
+    assert task["status"]["state"] == "completed"
+    assert [attempt for _text, _pid, attempt in runs(env)] == [1, 2, 3]

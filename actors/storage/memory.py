@@ -18,13 +18,16 @@ from actors.messages import (
     GetTask,
     ListQuery,
     ListTasks,
+    RunTask,
+    Schedule,
     StorageRequest,
     TaskPage,
     WatchTask,
     WriteTask,
 )
+from actors.states import TaskState
 from actors.task import Task
-from actors.writes import Refused, apply_write
+from actors.writes import Lost, Refused, apply_write
 from runtime.mailbox import Reply, receive_batch
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 @attrs.define
 class MemoryStorage:
     inbox: trio.MemoryReceiveChannel[StorageRequest]
+    # Where a lost run's next attempt is queued, as Redis storage does in
+    # the same step as the write (see `_requeue`).
+    transport: trio.MemorySendChannel[Any] | None = None
     _tasks: dict[str, Task] = attrs.field(factory=dict)
     _watchers: dict[str, list[tuple[int, Reply[Task | None]]]] = attrs.field(
         factory=lambda: defaultdict(list)
@@ -80,9 +86,23 @@ class MemoryStorage:
             return
 
         self._tasks[task_id] = updated
+        if isinstance(write, Lost) and updated.state is TaskState.SUBMITTED:
+            self._requeue(updated)
         reply.send(updated)
         if updated is not task:
             self._notify(updated)
+
+    def _requeue(self, task: Task) -> None:
+        """Queue the next attempt of a lost run before anyone hears of it."""
+        if self.transport is None:
+            log.error("no transport to requeue task_id=%s", task.id)
+            return
+        try:
+            self.transport.send_nowait(Schedule(RunTask(task.id, task.attempt)))
+        except trio.WouldBlock:
+            # XXX: a full transport inbox drops this requeue; memory mode
+            # never redelivers, so a lost run cannot happen there today.
+            log.error("transport full, requeue dropped task_id=%s", task.id)
 
     def _watch(self, task_id: str, after: int, reply: Reply[Task | None]) -> None:
         task = self._tasks.get(task_id)

@@ -30,13 +30,16 @@ from actors.messages import (
     GetTask,
     ListQuery,
     ListTasks,
+    RunTask,
     StorageRequest,
     TaskPage,
     WatchTask,
     WriteTask,
 )
+from actors.states import TaskState
 from actors.task import Task
-from actors.writes import Fail, Refused, Write, apply_write
+from actors.transport.redis import entry_for
+from actors.writes import Fail, Lost, Refused, Write, apply_write
 from runtime.codec import decode, encode
 from runtime.mailbox import Reply, receive_batch
 from runtime.redis_client import (
@@ -63,12 +66,17 @@ return 1
 """
 
 # Store ARGV[3] as version ARGV[2] if the stored version is still ARGV[1];
-# on a lost race return the record as it is now (nil if it is gone).
+# on a lost race return the record as it is now (nil if it is gone). With
+# KEYS[2], also queue the run entry ARGV[6] in the same step (an outbox), so
+# a task put back in `submitted` can never be left without a run to claim.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then
   return redis.call('HGET', KEYS[1], 'd')
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+if KEYS[2] then
+  redis.call('RPUSH', KEYS[2], ARGV[6])
+end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
@@ -91,6 +99,10 @@ class Keys:
     @property
     def events(self) -> str:
         return f"{self.prefix}:events"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.prefix}:tasks"
 
 
 @attrs.define
@@ -322,13 +334,19 @@ class RedisStorage:
             return []
 
         def fill(pipe: Any) -> None:
-            for old, new, _requests, _results in stores:
-                pipe_script(
-                    pipe,
-                    self._cas,
-                    [self._keys.task(old.id)],
-                    [old.version, new.version, encode(new), self._keys.events, old.id],
-                )
+            for old, new, requests, _results in stores:
+                keys = [self._keys.task(old.id)]
+                args = [
+                    old.version,
+                    new.version,
+                    encode(new),
+                    self._keys.events,
+                    old.id,
+                ]
+                if _requeues(requests, new):
+                    keys.append(self._keys.queue)
+                    args.append(entry_for(RunTask(new.id, new.attempt)))
+                pipe_script(pipe, self._cas, keys, args)
 
         return await self.redis.pipeline(fill)
 
@@ -458,3 +476,9 @@ def _answer_all(requests: list[WriteTask], results: list[Task | Refused]) -> Non
 def _fail_all(requests: list[WriteTask], error: BaseException) -> None:
     for request in requests:
         request.reply.fail(error)
+
+
+def _requeues(requests: list[Any] | None, new: Task) -> bool:
+    """A lost run written back to `submitted` needs its next attempt queued."""
+    lost = any(isinstance(r.write, Lost) for r in requests or ())
+    return lost and new.state is TaskState.SUBMITTED
