@@ -22,10 +22,10 @@ T = TypeVar("T")
 
 
 class LiveRuntime:
-    def __init__(self, settings: Settings, **config: Any) -> None:
+    def __init__(self, settings: Settings, steered: Any = None, **config: Any) -> None:
         self.settings = settings
         self.config = {**AGENT, **config}
-        self.steered = Steered()
+        self.steered = Steered() if steered is None else steered
         self.rt: Runtime | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._ready = threading.Event()
@@ -59,11 +59,19 @@ class LiveRuntime:
             self._ready.set()
 
     async def _main(self) -> None:
+        """Run the runtime, and the steering's own server if it has one."""
         self._stop = trio.Event()
-        async with open_runtime(
-            self.config, self.steered.handler, settings=self.settings, serve_http=False
-        ) as rt:
-            self.rt = rt
-            self._token = trio.lowlevel.current_trio_token()
-            self._ready.set()
-            await self._stop.wait()
+        async with trio.open_nursery() as nursery:
+            if hasattr(self.steered, "serve"):
+                await nursery.start(self.steered.serve)
+            async with open_runtime(
+                self.config,
+                self.steered.handler,
+                settings=self.settings,
+                serve_http=False,
+            ) as rt:
+                self.rt = rt
+                self._token = trio.lowlevel.current_trio_token()
+                self._ready.set()
+                await self._stop.wait()
+            nursery.cancel_scope.cancel()

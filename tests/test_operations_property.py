@@ -118,8 +118,11 @@ class TaskOperations(RuleBasedStateMachine):
         expected = self.model[task_id]
         if expected.state != "working":
             return
-        self.live.call_sync(self.live.steered.tell, task_id, command)
+        self.tell(task_id, command)
         expected.state = AFTER_COMMAND[command]
+
+    def tell(self, task_id: str, command: str) -> None:
+        self.live.call_sync(self.live.steered.tell, task_id, command)
 
     @invariant()
     def runtime_matches_model(self) -> None:
