@@ -28,7 +28,16 @@ from runtime.redis_url import RedisTarget
 
 log = logging.getLogger(__name__)
 
-OUTAGE = (rexc.ConnectionError, rexc.TimeoutError, OSError, EOFError)
+# A full or read-only server is an outage too: the command did not run and
+# may succeed later, so callers retry or answer "unavailable", not "bug".
+OUTAGE = (
+    rexc.ConnectionError,
+    rexc.TimeoutError,
+    rexc.OutOfMemoryError,
+    rexc.ReadOnlyError,
+    OSError,
+    EOFError,
+)
 
 
 class RedisUnavailable(ConnectionError):

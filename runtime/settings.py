@@ -50,6 +50,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     storage = _choice(env, "STORAGE_TYPE", MODES, scheduler)
     redis = _redis_target(env, needed="redis" in (scheduler, storage))
 
+    interval = _seconds(env, "WORKER_HEARTBEAT_INTERVAL", 1.0) or 1.0
+    ttl = _seconds(env, "WORKER_HEARTBEAT_TTL", 5.0) or 5.0
+    if ttl < 2 * interval:
+        raise ConfigError(
+            f"WORKER_HEARTBEAT_TTL={ttl} is not valid with "
+            f"WORKER_HEARTBEAT_INTERVAL={interval}; accepted: a TTL of at least "
+            "twice the interval, or live workers are taken for dead"
+        )
+
     return Settings(
         scheduler_type=scheduler,
         storage_type=storage,
@@ -58,8 +67,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         concurrency=_int(env, "WORKER_CONCURRENCY", None, low=1, high=10_000),
         max_attempts=_int(env, "TASK_MAX_ATTEMPTS", 3, low=1, high=1_000) or 3,
         task_timeout=_seconds(env, "TASK_TIMEOUT", None),
-        heartbeat_interval=_seconds(env, "WORKER_HEARTBEAT_INTERVAL", 1.0) or 1.0,
-        heartbeat_ttl=_seconds(env, "WORKER_HEARTBEAT_TTL", 5.0) or 5.0,
+        heartbeat_interval=interval,
+        heartbeat_ttl=ttl,
         host=env.get("HOST") or None,
         port=_int(env, "PORT", None, low=0, high=65_535),
         role=_choice(env, "AGENT_ROLE", ROLES, "all"),

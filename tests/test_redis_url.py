@@ -171,3 +171,13 @@ def test_raw_special_characters_never_leak_the_password(url: str) -> None:
 
     assert "hunter2" not in str(caught.value)
     assert "REDIS_URL" in str(caught.value)
+
+
+def test_heartbeat_ttl_must_outlast_two_intervals() -> None:
+    """A TTL shorter than two beats would make workers reap each other."""
+    env = {"WORKER_HEARTBEAT_INTERVAL": "1", "WORKER_HEARTBEAT_TTL": "1.5"}
+
+    with pytest.raises(ConfigError, match="WORKER_HEARTBEAT_TTL"):
+        load_settings(env)
+
+    assert load_settings({**env, "WORKER_HEARTBEAT_TTL": "2"}).heartbeat_ttl == 2
