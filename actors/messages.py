@@ -63,10 +63,23 @@ class Schedule:
 
 @attrs.frozen
 class Delivery:
-    """An operation handed to the worker pool; `token` acknowledges it."""
+    """An operation handed to the worker pool; `token` acknowledges it.
+
+    `worker` names the worker it was handed to, which becomes the owner of
+    the run it starts.
+    """
 
     op: RunTask
     token: Any = None
+    worker: str = ""
+
+
+@attrs.frozen
+class IsAlive:
+    """Does worker `worker_id` still beat? Answers a bool."""
+
+    worker_id: str
+    reply: Reply[bool]
 
 
 @attrs.frozen

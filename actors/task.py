@@ -32,6 +32,7 @@ class Task:
     status_message: Message | None = None
     error: str | None = None
     saved: Any = None
+    owner: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
 

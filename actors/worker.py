@@ -20,13 +20,13 @@ import trio
 
 from actors.context import TaskContext
 from actors.handlers import Handler, invoke
-from actors.messages import Ack, Control, Delivery, RunTask
+from actors.messages import Ack, Control, Delivery, IsAlive, RunTask
 from actors.outcome import artifact, failure, finish_for, finish_streamed, to_parts
 from actors.states import TaskState
 from actors.storage.client import StorageInbox, get_task, write_task
 from actors.task import Task
 from actors.writes import AddArtifact, Claim, Finish, Lost, Refused
-from runtime.mailbox import AskTimeout
+from runtime.mailbox import AskTimeout, ask
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class WorkerPool:
             self._running[key] = run
             try:
                 with run.scope:
-                    await self._attempt(op, run)
+                    await self._attempt(delivery, run)
             finally:
                 del self._running[key]
             if not run.scope.cancelled_caught or run.interrupted:
@@ -141,8 +141,8 @@ class WorkerPool:
         finally:
             slots.release()
 
-    async def _attempt(self, op: RunTask, run: _Run) -> None:
-        task = await self._claim(op)
+    async def _attempt(self, delivery: Delivery, run: _Run) -> None:
+        task = await self._claim(delivery)
         if task is None:
             return
         run.attempt, run.claimed = task.attempt, True
@@ -153,7 +153,7 @@ class WorkerPool:
         except Refused:
             pass
 
-    async def _claim(self, op: RunTask) -> Task | None:
+    async def _claim(self, delivery: Delivery) -> Task | None:
         """Take the run, or None when it is stale, cancelled or paused.
 
         A run that storage shows as `working` in this very attempt was handed
@@ -161,14 +161,20 @@ class WorkerPool:
         it): it is written off as lost, which fails it at the attempt limit
         or puts it back in `submitted` as the next attempt. Storage queues
         that attempt in the same step, so its run can be lost again and
-        still come back; this worker claims it like any other.
+        still come back; this worker claims it like any other. A copy of a
+        run whose owner still beats is a duplicate, not a loss, and is
+        dropped.
         """
+        op = delivery.op
+        claim = Claim(op.attempt, delivery.worker)
         try:
-            return await write_task(self.storage, op.task_id, Claim(op.attempt))
+            return await write_task(self.storage, op.task_id, claim)
         except Refused as exc:
             task = exc.task
             if task is None or not _was_lost(task, op):
                 return None
+        if await self._still_owned(task, delivery):
+            return None
 
         lost = Lost(op.attempt, self.max_attempts)
         try:
@@ -176,6 +182,17 @@ class WorkerPool:
         except Refused:
             pass
         return None
+
+    async def _still_owned(self, task: Task, delivery: Delivery) -> bool:
+        """Does a live run still own this attempt, here or in another worker?"""
+        if task.owner == delivery.worker:
+            runs = [k for k in self._running if k[0] == task.id]
+            return len(runs) > 1
+        if not task.owner:
+            return False
+        owner = task.owner
+        alive: bool = await ask(self.transport, lambda r: IsAlive(owner, r))
+        return alive
 
     async def _outcome(self, task: Task, run: _Run) -> Finish:
         """Run the handler and turn what happened into the finishing write.

@@ -40,9 +40,10 @@ class Refused(Exception):
 
 @attrs.frozen
 class Claim:
-    """A worker starts run `attempt` of a queued task."""
+    """Worker `owner` starts run `attempt` of a queued task."""
 
     attempt: int
+    owner: str = ""
 
 
 @attrs.frozen
@@ -166,7 +167,7 @@ def _move(task: Task, target: TaskState, **changes: Any) -> Task:
 def _claim(task: Task, w: Claim) -> Task:
     _fenced(task, w.attempt, "claim")
     _expect(task, frozenset({S.SUBMITTED}), "claim")
-    return _move(task, S.WORKING, status_message=None, error=None)
+    return _move(task, S.WORKING, status_message=None, error=None, owner=w.owner)
 
 
 def _finish(task: Task, w: Finish) -> Task:

@@ -413,3 +413,26 @@ async def test_task_whose_retry_is_lost_too_runs_a_third_time(
 
     assert task["status"]["state"] == "completed"
     assert [attempt for _text, _pid, attempt in runs(env)] == [1, 2, 3]
+
+
+async def test_duplicate_entries_of_a_live_run_are_dropped(
+    cluster_env: dict[str, str], procs: list[Proc]
+) -> None:
+    """Copies of a running task's entry neither rerun it nor write it off as lost."""
+    api, _workers = await deployment(procs, cluster_env)
+    raw = sync_redis(cluster_env["REDIS_URL"])
+    async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
+        sent = await rpc_batch(
+            client, "message/send", [{"message": message("sleep:1.5")}]
+        )
+        task_id = sent[0]["result"]["id"]
+        with trio.fail_after(15):
+            while not runs(cluster_env):
+                await trio.sleep(0.02)
+        entry = b'{"op":"run","task_id":"%s","attempt":1}' % task_id.encode()
+        raw.rpush(f"{cluster_env['REDIS_PREFIX']}:tasks", *[entry] * 6)
+        task = (await all_terminal(client, [task_id], timeout=30))[task_id]
+
+    assert task["status"]["state"] == "completed"
+    assert task["metadata"]["attempt"] == 1
+    assert [attempt for _text, _pid, attempt in runs(cluster_env)] == [1]

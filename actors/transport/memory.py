@@ -15,13 +15,13 @@ from typing import Any
 import attrs
 import trio
 
-from actors.messages import Ack, Control, Delivery, RunTask, Schedule
+from actors.messages import Ack, Control, Delivery, IsAlive, RunTask, Schedule
 from runtime.mailbox import receive_batch
 
 
 @attrs.define
 class MemoryTransport:
-    inbox: trio.MemoryReceiveChannel[Schedule | Ack]
+    inbox: trio.MemoryReceiveChannel[Schedule | Ack | IsAlive]
     deliveries: trio.MemorySendChannel[Delivery]
     control: trio.MemorySendChannel[Control]
     _queue: deque[Delivery] = attrs.field(factory=deque)
@@ -47,8 +47,11 @@ class MemoryTransport:
             for message in batch:
                 await self._handle(message)
 
-    async def _handle(self, message: Schedule | Ack) -> None:
+    async def _handle(self, message: Schedule | Ack | IsAlive) -> None:
         if isinstance(message, Ack):
+            return
+        if isinstance(message, IsAlive):
+            message.reply.send(True)  # one process: every worker is this one
             return
 
         if isinstance(message.op, RunTask):

@@ -41,6 +41,7 @@ from actors.messages import (
     CancelTask,
     Control,
     Delivery,
+    IsAlive,
     PauseTask,
     RunTask,
     Schedule,
@@ -172,7 +173,7 @@ class _Held:
 
 @attrs.define
 class RedisTransport:
-    inbox: trio.MemoryReceiveChannel[Schedule | Ack]
+    inbox: trio.MemoryReceiveChannel[Schedule | Ack | IsAlive]
     deliveries: trio.MemorySendChannel[Delivery]
     control: trio.MemorySendChannel[Control]
     redis: Redis
@@ -240,15 +241,39 @@ class RedisTransport:
                 batch = await receive_batch(self.inbox)
             except trio.EndOfChannel:
                 await trio.sleep_forever()
-            await self._handle(batch)
+            questions = [m for m in batch if isinstance(m, IsAlive)]
+            if questions:
+                await self._answer_liveness(questions)
+            await self._handle([m for m in batch if isinstance(m, Schedule | Ack)])
+
+    async def _answer_liveness(self, questions: list[IsAlive]) -> None:
+        """One EXISTS per question, in one round trip; failures fail the asker."""
+        beats = [f"{self.prefix}:worker:{q.worker_id}" for q in questions]
+
+        def fill(pipe: Any) -> None:
+            for beat in beats:
+                pipe.exists(beat)
+
+        try:
+            found = await self.redis.pipeline(fill)
+        except REDIS_ERRORS as exc:
+            for question in questions:
+                question.reply.fail(exc)
+            return
+        for question, exists in zip(questions, found, strict=True):
+            question.reply.send(bool(exists))
 
     async def _drain_inbox(self) -> None:
         batch: list[Schedule | Ack] = []
         while True:
             try:
-                batch.append(self.inbox.receive_nowait())
+                message = self.inbox.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
+            if isinstance(message, IsAlive):
+                message.reply.fail(ConnectionError("transport is stopping"))
+            else:
+                batch.append(message)
         with trio.move_on_after(self.redis.op_timeout):
             await self._handle(batch)
 
@@ -360,7 +385,8 @@ class RedisTransport:
             elif op.task_id not in known:
                 await self._dead_letter(raw, f"unknown task {op.task_id!r}")
             else:
-                await self.deliveries.send(Delivery(op, token=raw))
+                delivery = Delivery(op, token=raw, worker=self.worker_id)
+                await self.deliveries.send(delivery)
                 self._held.append(_Held(raw, op.task_id))
             pending.pop(0)
 
