@@ -379,3 +379,23 @@ async def test_shutdown_leaves_nothing_behind(
         assert bad not in caplog.text
     assert not raw.keys(f"{prefix}:processing:*")
     assert not raw.keys(f"{prefix}:worker:*")
+
+
+async def test_a_corrupt_task_record_is_treated_as_missing(
+    redis_server: RedisServer,
+) -> None:
+    """A record damaged by hand drops its runs and reads as not found, no loop."""
+    settings = redis_settings(redis_server.url)
+    prefix = settings.redis_prefix
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.hset(f"{prefix}:task:bad", mapping={"v": 1, "d": b"{not json"})
+    raw.rpush(f"{prefix}:tasks", b'{"op":"run","task_id":"bad","attempt":1}')
+
+    async with open_runtime(AGENT, lambda m: "ok", settings=settings) as rt:
+        good = await rt.run_task("x", blocking=True)
+        with pytest.raises(errors.TaskNotFound):
+            await rt.get_task("bad")
+
+    held = [k for k in raw.scan_iter(f"{prefix}:processing:*") if raw.llen(k)]
+    assert good["status"]["state"] == "completed"
+    assert raw.llen(f"{prefix}:tasks") == 0 and held == []

@@ -41,6 +41,7 @@ from actors.task import Task
 from actors.transport.redis import entry_for
 from actors.writes import Fail, Lost, Refused, Write, apply_write
 from runtime.codec import decode, encode
+from runtime.errors import DecodeError
 from runtime.mailbox import Reply, receive_batch
 from runtime.redis_client import (
     Backoff,
@@ -221,7 +222,7 @@ class RedisStorage:
 
         raws = await self.redis.pipeline(fill)
         found = {
-            task_id: None if raw is None else decode(raw, Task)
+            task_id: _record(task_id, raw)
             for task_id, raw in zip(unique, raws, strict=True)
         }
         for task_id, task in found.items():
@@ -308,7 +309,7 @@ class RedisStorage:
                     _answer_all(requests, results)
                     self._answer(task.id, final)
                 else:
-                    now = None if outcome is None else decode(outcome, Task)
+                    now = _record(task.id, outcome)
                     self._remember(task.id, now)
                     retry[task.id] = requests
             pending = defaultdict(list, retry)
@@ -482,3 +483,19 @@ def _requeues(requests: list[Any] | None, new: Task) -> bool:
     """A lost run written back to `submitted` needs its next attempt queued."""
     lost = any(isinstance(r.write, Lost) for r in requests or ())
     return lost and new.state is TaskState.SUBMITTED
+
+
+def _record(task_id: str, raw: bytes | None) -> Task | None:
+    """The task stored as `raw`; a record that does not decode counts as gone.
+
+    Such a record was damaged outside the runtime. Treating it as missing
+    makes its runs drop out and its reads answer "not found", instead of a
+    retry loop that can never succeed.
+    """
+    if raw is None:
+        return None
+    try:
+        return decode(raw, Task)
+    except DecodeError as exc:
+        log.error("corrupt task record ignored task_id=%s error=%s", task_id, exc)
+        return None
