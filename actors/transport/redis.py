@@ -18,8 +18,9 @@ the queue into this worker's processing list; when the queue is not empty a
 Lua script moves up to `claim_batch` at once. An entry leaves the processing
 list only when the worker pool acknowledges it (its outcome is stored), when
 it is dead-lettered, or when it is put back on the queue: at graceful stop,
-when the pool dropped it, or by any live worker's reaper once this worker's
-heartbeat has expired. Delivery is therefore at least once.
+or by any live worker's reaper once this worker's heartbeat has expired. An
+entry the pool dropped (its run crashed) is handed to the pool again.
+Delivery is therefore at least once.
 """
 
 from __future__ import annotations
@@ -96,16 +97,6 @@ redis.call('DEL', KEYS[3])
 return moved
 """
 
-# Put one held entry back at the queue's head, if it is still held.
-_REQUEUE = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('LPUSH', KEYS[2], ARGV[1])
-  return 1
-end
-return 0
-"""
-
-
 @attrs.frozen
 class Entry:
     """The wire form of an operation on the queue and the control channel."""
@@ -169,6 +160,7 @@ class _Held:
     token: bytes
     task_id: str
     strikes: int = 0
+    op: RunTask | None = None
 
 
 @attrs.define
@@ -199,7 +191,6 @@ class RedisTransport:
             ("claim", _CLAIM),
             ("reap", _REAP),
             ("release", _RELEASE),
-            ("requeue", _REQUEUE),
         ):
             self._scripts[name] = self.redis.register(lua)
 
@@ -387,7 +378,7 @@ class RedisTransport:
             else:
                 delivery = Delivery(op, token=raw, worker=self.worker_id)
                 await self.deliveries.send(delivery)
-                self._held.append(_Held(raw, op.task_id))
+                self._held.append(_Held(raw, op.task_id, op=op))
             pending.pop(0)
 
     async def _known(self, task_ids: list[str]) -> list[str]:
@@ -476,13 +467,16 @@ class RedisTransport:
         await self.redis.pipeline(fill)
 
     async def _requeue_dropped(self) -> None:
-        """Put back entries the pool took but neither runs nor acknowledged.
+        """Hand the pool again the entries it took but neither runs nor acked.
 
         That happens when a run crashed on a storage error (Redis went away
         mid-run). The channel is first-in first-out and only this actor sends
         into it, so all but the newest `buffered` held entries were taken.
-        An entry must look dropped on two beats in a row before it is put
+        An entry must look dropped on two beats in a row before it is handed
         back, so a run that is just starting or just acknowledging is safe.
+        It goes back to this worker's own pool, not to the shared queue: the
+        task names this worker as its owner, which is alive, so only this
+        pool can tell that the run is gone and write it off as lost.
         """
         if self.running is None:
             return
@@ -496,13 +490,17 @@ class RedisTransport:
             held.strikes += 1
             if held.strikes < 2:
                 continue
-            await self.redis.script(
-                self._scripts["requeue"],
-                [self.keys.processing, self.keys.queue],
-                [held.token],
-            )
-            log.warning("requeued a dropped run task_id=%s", held.task_id)
-            self._forget([held.token])
+            if held.op is None:
+                continue
+            delivery = Delivery(held.op, token=held.token, worker=self.worker_id)
+            try:
+                self.deliveries.send_nowait(delivery)
+            except trio.WouldBlock:
+                continue
+            held.strikes = 0
+            self._held.remove(held)
+            self._held.append(held)
+            log.warning("handed a dropped run back task_id=%s", held.task_id)
 
     async def _release(self) -> None:
         try:
