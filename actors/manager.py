@@ -170,7 +170,7 @@ class TaskManager:
 
     async def _resume(self, task_id: str) -> Task:
         task = await self._write(task_id, Resume(), _not_resumable)
-        await self._schedule_run(task, undo=Pause())
+        await self._schedule_run(task, undo=Pause(unqueued=True))
         return task
 
     async def _signal(self, op: CancelTask | PauseTask) -> None:

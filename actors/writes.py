@@ -88,7 +88,12 @@ class Cancel:
 
 @attrs.frozen
 class Pause:
-    """Hold a queued task or interrupt a running one; no-op when suspended."""
+    """Hold a queued task or interrupt a running one; no-op when suspended.
+
+    `unqueued` marks the undo of a resume whose run could not be queued.
+    """
+
+    unqueued: bool = False
 
 
 @attrs.frozen

@@ -399,3 +399,35 @@ async def test_a_corrupt_task_record_is_treated_as_missing(
     held = [k for k in raw.scan_iter(f"{prefix}:processing:*") if raw.llen(k)]
     assert good["status"]["state"] == "completed"
     assert raw.llen(f"{prefix}:tasks") == 0 and held == []
+
+
+async def test_resume_while_redis_is_down_answers_an_error_and_stays_suspended() -> (
+    None
+):
+    """A resume that cannot be stored or queued changes nothing."""
+    server = RedisServer(persistent=True)
+    server.start()
+    try:
+        settings = redis_settings(server.url)
+
+        async def forever(messages: list[Any]) -> None:
+            await trio.sleep_forever()
+
+        async with open_runtime(AGENT, forever, settings=settings) as rt:
+            task = await rt.run_task("x")
+            await rt.pause_task(task["id"])
+            server.kill()
+            with pytest.raises(errors.Unavailable):
+                await rt.resume_task(task["id"])
+            server.start()
+            with trio.fail_after(20):
+                while True:
+                    with contextlib.suppress(errors.Unavailable):
+                        after = await rt.get_task(task["id"])
+                        break
+                    await trio.sleep(0.05)
+    finally:
+        server.stop()
+
+    assert after["status"]["state"] == "suspended"
+    assert after["metadata"]["attempt"] == 1

@@ -39,7 +39,7 @@ from actors.messages import (
 from actors.states import TaskState
 from actors.task import Task
 from actors.transport.redis import entry_for
-from actors.writes import Fail, Lost, Refused, Write, apply_write
+from actors.writes import Fail, Lost, Pause, Refused, Write, apply_write
 from runtime.codec import decode, encode
 from runtime.errors import DecodeError
 from runtime.mailbox import Reply, receive_batch
@@ -354,15 +354,15 @@ class RedisStorage:
     # --- repairs --------------------------------------------------------------
 
     def _postpone(self, requests: list[Any]) -> None:
-        """Keep `Fail` writes that met an outage, to apply once Redis is back.
+        """Keep `Fail` and `Pause` writes that met an outage, to apply later.
 
-        They undo tasks that were stored but could not be queued; without
-        them such a task would stay `submitted` forever. The asker already
-        heard the error. Applying one later is safe: it is a compare-and-set
-        that only fails a task still `submitted`.
+        They undo a send or a resume whose task was stored as `submitted` but
+        could not be queued; without them such a task would stay `submitted`
+        forever. The asker already heard the error. Applying one later is
+        safe: it is a compare-and-set that only moves a task still queued.
         """
         for request in requests:
-            if isinstance(request, WriteTask) and isinstance(request.write, Fail):
+            if isinstance(request, WriteTask) and _is_undo(request.write):
                 if len(self._repairs) < MAX_REPAIRS:
                     self._repairs.append((request.task_id, request.write))
 
@@ -499,3 +499,8 @@ def _record(task_id: str, raw: bytes | None) -> Task | None:
     except DecodeError as exc:
         log.error("corrupt task record ignored task_id=%s error=%s", task_id, exc)
         return None
+
+
+def _is_undo(write: Write) -> bool:
+    """The manager's undo of a task it stored but could not queue."""
+    return isinstance(write, Fail) or (isinstance(write, Pause) and write.unqueued)

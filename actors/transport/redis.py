@@ -97,6 +97,7 @@ redis.call('DEL', KEYS[3])
 return moved
 """
 
+
 @attrs.frozen
 class Entry:
     """The wire form of an operation on the queue and the control channel."""
