@@ -14,7 +14,7 @@ import attrs
 import trio
 
 from actors.messages import Schedule
-from runtime.mailbox import receive_batch
+from runtime.mailbox import batches
 
 
 @attrs.define
@@ -24,10 +24,6 @@ class Scheduler:
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        while True:
-            try:
-                batch = await receive_batch(self.inbox)
-            except trio.EndOfChannel:
-                return
+        async for batch in batches(self.inbox):
             for message in batch:
                 await self.transport.send(message)

@@ -10,6 +10,7 @@ from runtime.mailbox import (
     Mailbox,
     Reply,
     ask,
+    batches,
     open_mailbox,
     receive_batch,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Settings",
     "Supervisor",
     "ask",
+    "batches",
     "load_settings",
     "open_mailbox",
     "receive_batch",

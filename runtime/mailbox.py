@@ -8,7 +8,7 @@ growing without limit or dropping a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -129,3 +129,17 @@ async def receive_batch(
             break
 
     return batch
+
+
+async def batches(
+    receive: trio.MemoryReceiveChannel[M], limit: int = 256
+) -> AsyncIterator[list[M]]:
+    """Every batch (see `receive_batch`) until the inbox is closed and drained.
+
+    The loop of an actor that handles what is waiting all at once.
+    """
+    while True:
+        try:
+            yield await receive_batch(receive, limit)
+        except trio.EndOfChannel:
+            return

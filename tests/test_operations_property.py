@@ -203,18 +203,23 @@ def _matches(task: dict[str, Any], steered: Steered, expected: Expected) -> bool
     )
 
 
+def machine_settings(examples: int, steps: int) -> settings:
+    """Deterministic runs: derandomized, no example database, no deadline."""
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def test_operations_follow_the_model(mode_settings: Settings) -> None:
     """Any interleaving of operations keeps the runtime equal to the model."""
     with LiveRuntime(mode_settings, worker_concurrency=256) as live:
         TaskOperations.live = live
         run_state_machine_as_test(
             TaskOperations,
-            settings=settings(
-                max_examples=EXAMPLES,
-                stateful_step_count=10,
-                deadline=None,
-                derandomize=True,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            ),
+            settings=machine_settings(EXAMPLES, steps=10),
         )

@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis.stateful import rule, run_state_machine_as_test
 
 from tests.conftest import redis_settings
 from tests.live import LiveRuntime
 from tests.redis_server import RedisServer
 from tests.remote_control import RemoteSteered
-from tests.test_operations_property import Expected, TaskOperations
+from tests.test_operations_property import (
+    Expected,
+    TaskOperations,
+    machine_settings,
+)
 from tests.test_redis_processes import Proc, deployment_env
 
 EXAMPLES = int(os.environ.get("KILL_EXAMPLES", "30"))
@@ -108,14 +111,7 @@ def test_operations_and_worker_kills_follow_the_model(
             OperationsWithKills.workers = workers
             run_state_machine_as_test(
                 OperationsWithKills,
-                settings=settings(
-                    max_examples=EXAMPLES,
-                    stateful_step_count=8,
-                    deadline=None,
-                    derandomize=True,
-                    database=None,
-                    suppress_health_check=list(HealthCheck),
-                ),
+                settings=machine_settings(EXAMPLES, steps=8),
             )
         finally:
             workers.close()

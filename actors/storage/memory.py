@@ -28,7 +28,7 @@ from actors.messages import (
 from actors.states import TaskState
 from actors.task import Task
 from actors.writes import Lost, Refused, apply_write
-from runtime.mailbox import Reply, receive_batch
+from runtime.mailbox import Reply, batches
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,7 @@ class MemoryStorage:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve requests until the inbox closes. Restart-safe: state stays."""
         task_status.started()
-        while True:
-            try:
-                batch = await receive_batch(self.inbox)
-            except trio.EndOfChannel:
-                return
+        async for batch in batches(self.inbox):
             for request in batch:
                 try:
                     self._handle(request)

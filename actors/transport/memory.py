@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from actors.messages import Ack, Control, Delivery, IsAlive, RunTask, Schedule
-from runtime.mailbox import receive_batch
+from runtime.mailbox import batches
 
 
 @attrs.define
@@ -39,11 +39,7 @@ class MemoryTransport:
             nursery.cancel_scope.cancel()
 
     async def _receive(self) -> None:
-        while True:
-            try:
-                batch = await receive_batch(self.inbox)
-            except trio.EndOfChannel:
-                return
+        async for batch in batches(self.inbox):
             for message in batch:
                 await self._handle(message)
 
