@@ -82,6 +82,7 @@ class RedisMode:
         )
         async with open_aio_loop():
             async with open_redis(self.settings.redis, block_timeout=block) as redis:
+                await redis.check_access()
                 await self._supervise(redis, block, task_status)
 
     async def _supervise(self, redis: Redis, block: float, task_status: Any) -> None:

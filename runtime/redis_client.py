@@ -24,6 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from runtime.aio import run_aio
+from runtime.errors import ConfigError
 from runtime.redis_url import RedisTarget
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,30 @@ class Redis:
         script = self.client.register_script(lua)
         self._scripts.append(script)
         return script
+
+    async def check_access(self) -> None:
+        """Refuse at start what no retry can fix: credentials, a missing db.
+
+        Redis being down is not an error here: the runtime waits for it.
+        Raises `ConfigError` naming REDIS_URL (password masked).
+        """
+        try:
+            with trio.fail_after(self.op_timeout):
+                await run_aio(self.client.ping)
+        except rexc.AuthenticationError:
+            raise ConfigError(
+                f"REDIS_URL={self.target.masked}: Redis refused the user or "
+                "password; check the credentials"
+            ) from None
+        except rexc.ResponseError as exc:
+            if "DB index is out of range" not in str(exc):
+                raise RedisFailure(self._clean(exc)) from None
+            raise ConfigError(
+                f"REDIS_URL={self.target.masked}: database {self.target.db} "
+                "does not exist on this server"
+            ) from None
+        except (trio.TooSlowError, *OUTAGE):
+            return
 
     async def call(self, command: str, *args: Any, **kwargs: Any) -> Any:
         """Run one command, e.g. `await redis.call("rpush", key, value)`."""

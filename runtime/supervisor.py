@@ -19,6 +19,8 @@ from typing import Any
 import attrs
 import trio
 
+from runtime.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 StartFn = Callable[..., Awaitable[None]]
@@ -76,7 +78,7 @@ class Supervisor:
     policy: RestartPolicy = RestartPolicy()
     _live: list[_Child] = attrs.field(factory=list, init=False)
     _stop: trio.Event = attrs.field(factory=trio.Event, init=False)
-    _escalation: Escalation | None = attrs.field(default=None, init=False)
+    _escalation: Escalation | ConfigError | None = attrs.field(default=None, init=False)
 
     def stop(self) -> None:
         """Ask for an orderly shutdown; `run` returns when it is done."""
@@ -93,7 +95,7 @@ class Supervisor:
                     child = _Child(spec)
                     self._live.append(child)
                     await nursery.start(self._supervise, child)
-            except Escalation as exc:
+            except (Escalation, ConfigError) as exc:
                 self._escalation = exc
             else:
                 task_status.started()
@@ -164,7 +166,9 @@ class Supervisor:
         while child.crashes and child.crashes[0] < now - self.policy.window:
             child.crashes.popleft()
 
-        if len(child.crashes) > self.policy.max_restarts:
+        # A configuration error is not transient: restarting cannot fix it.
+        hopeless = isinstance(child.last_error, ConfigError)
+        if hopeless or len(child.crashes) > self.policy.max_restarts:
             escalation = self._escalate(child)
             if not started:
                 raise escalation
@@ -174,17 +178,22 @@ class Supervisor:
         backoff = self.policy.backoff_initial * 2**attempt
         await trio.sleep(min(backoff, self.policy.backoff_max))
 
-    def _escalate(self, child: _Child) -> Escalation:
-        message = (
-            f"supervisor {self.name}: child {child.spec.name} crashed "
-            f"{len(child.crashes)} times within {self.policy.window}s; "
-            f"last error: {child.last_error!r}"
-        )
+    def _escalate(self, child: _Child) -> Escalation | ConfigError:
+        """Give up on `child`: a config error as it is, else an Escalation."""
         log.error("escalating supervisor=%s child=%s", self.name, child.spec.name)
-        self._escalation = Escalation(message)
+        escalation: Escalation | ConfigError
+        if isinstance(child.last_error, ConfigError):
+            escalation = child.last_error
+        else:
+            escalation = Escalation(
+                f"supervisor {self.name}: child {child.spec.name} crashed "
+                f"{len(child.crashes)} times within {self.policy.window}s; "
+                f"last error: {child.last_error!r}"
+            )
+        self._escalation = escalation
         child.stopping = True
         self._stop.set()
-        return self._escalation
+        return escalation
 
 
 def _unwrap(exc: BaseException) -> BaseException:

@@ -210,20 +210,39 @@ async def test_encoded_password_connects_and_never_shows(
         assert SECRET not in text and ENCODED not in text
 
 
-async def test_wrong_password_error_does_not_echo_it() -> None:
-    """A refused login surfaces as unavailable, without the password in it."""
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/0", "refused the user or password"), ("/99", "database 99 does not exist")],
+)
+async def test_refused_login_or_missing_db_fails_at_start(
+    path: str, problem: str
+) -> None:
+    """What no retry can fix is refused at start, without the password in it."""
     server = RedisServer(password="right")
     server.start()
     try:
-        secret = "Wr0ng%40pw"
-        settings = redis_settings(f"redis://:{secret}@127.0.0.1:{server.port}")
-        async with open_runtime(AGENT, echo, settings=settings, serve_http=False) as rt:
-            with pytest.raises(errors.RpcError) as caught:
-                await rt.run_task("x")
+        secret = "Wr0ng%40pw" if path == "/0" else "right"
+        url = f"redis://:{secret}@127.0.0.1:{server.port}{path}"
+        settings = redis_settings(url)
+        with pytest.raises(BaseException) as caught:
+            async with open_runtime(AGENT, echo, settings=settings, serve_http=False):
+                pass
     finally:
         server.stop()
 
-    assert "Wr0ng" not in str(caught.value)
+    error = _find(caught.value, ConfigError)
+    assert problem in str(error)
+    assert "Wr0ng" not in str(error) and "right" not in str(error)
+
+
+def _find(error: BaseException, kind: type[BaseException]) -> BaseException:
+    """The first `kind` inside (possibly nested) exception groups."""
+    if isinstance(error, kind):
+        return error
+    for inner in getattr(error, "exceptions", ()):
+        with contextlib.suppress(LookupError):
+            return _find(inner, kind)
+    raise LookupError(f"no {kind.__name__} in {error!r}")
 
 
 async def test_outage_answers_fast_and_recovers(

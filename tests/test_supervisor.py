@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 
+from runtime.errors import ConfigError
 from runtime.supervisor import ChildSpec, Escalation, RestartPolicy, Supervisor
 
 
@@ -152,3 +153,21 @@ async def test_nested_supervisor_is_a_child(autojump_clock: trio.abc.Clock) -> N
         outer.stop()
 
     assert log == ["start leaf", "stop leaf"]
+
+
+async def test_config_error_escalates_at_once_as_itself(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A child failing on configuration is not retried; the error surfaces."""
+    starts: list[float] = []
+
+    async def misconfigured(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        starts.append(trio.current_time())
+        raise ConfigError("REDIS_URL=redis://u:***@h/0: bad credentials")
+
+    sup = Supervisor("root", [ChildSpec("redis", misconfigured)], POLICY)
+
+    with pytest.raises(ConfigError, match="bad credentials"):
+        await sup.run()
+
+    assert len(starts) == 1
