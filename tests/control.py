@@ -8,6 +8,24 @@ import attrs
 import trio
 
 COMMANDS = ("complete", "fail", "ask", "save")
+STILL_WORKING = object()
+
+
+async def perform(command: str, context: Any) -> Any:
+    """Carry out one command; the run's result, or STILL_WORKING after a save.
+
+    Shared by the in-process and the cross-process steered handlers, so the
+    property tests' model means the same thing for both.
+    """
+    if command == "complete":
+        return f"done {context.attempt}"
+    if command == "fail":
+        raise RuntimeError("told to fail")
+    if command == "ask":
+        return {"state": "input-required", "prompt": "more please"}
+    saved = (context.load() or {}).get("saves", 0) + 1
+    await context.save({"saves": saved})
+    return STILL_WORKING
 
 
 @attrs.define
@@ -39,14 +57,9 @@ class Steered:
 
     async def _obey(self, inbox: trio.MemoryReceiveChannel[str], context: Any) -> Any:
         async for command in inbox:
-            if command == "complete":
-                return f"done {context.attempt}"
-            if command == "fail":
-                raise RuntimeError("told to fail")
-            if command == "ask":
-                return {"state": "input-required", "prompt": "more please"}
-            saved = (context.load() or {}).get("saves", 0) + 1
-            await context.save({"saves": saved})
+            result = await perform(command, context)
+            if result is not STILL_WORKING:
+                return result
         raise AssertionError("command channel closed")
 
     def tell(self, task_id: str, command: str) -> None:

@@ -1,13 +1,15 @@
 """A handler steered over TCP by the test process, for worker processes.
 
 Each run connects to 127.0.0.1:STEER_PORT, announces `TASK ATTEMPT PID`,
-then obeys one command per line: complete, fail, ask, save. The test sees
+then obeys one command per line (see `tests.control.perform`). The test sees
 the run end (or its process die) when the connection closes.
 """
 
 import os
 
 import trio
+
+from tests.control import STILL_WORKING, perform
 
 config = {"name": "remote_steered", "description": "Steered by the test."}
 
@@ -30,12 +32,6 @@ async def _obey(stream, context):
         pending += data
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
-            command = line.decode()
-            if command == "complete":
-                return f"done {context.attempt}"
-            if command == "fail":
-                raise RuntimeError("told to fail")
-            if command == "ask":
-                return {"state": "input-required", "prompt": "more please"}
-            saved = (context.load() or {}).get("saves", 0) + 1
-            await context.save({"saves": saved})
+            result = await perform(line.decode(), context)
+            if result is not STILL_WORKING:
+                return result
