@@ -220,14 +220,16 @@ async def serve_async(
 
     `task_status.started(runtime)` hands the running `Runtime` to the caller.
     """
-    async with open_runtime(config, handler, settings=settings) as runtime:
-        log.info("agent ready url=%s role=%s", runtime.url, runtime.settings.role)
-        if runtime.url is None:
-            print("agent-runtime: worker ready", flush=True)
-        else:
-            print(f"agent-runtime: serving {runtime.url}", flush=True)
-        task_status.started(runtime)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # Signals are caught before "ready" is printed: a SIGTERM sent right
+    # after it must stop the runtime in order, not kill the process.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_runtime(config, handler, settings=settings) as runtime:
+            log.info("agent ready url=%s role=%s", runtime.url, runtime.settings.role)
+            if runtime.url is None:
+                print("agent-runtime: worker ready", flush=True)
+            else:
+                print(f"agent-runtime: serving {runtime.url}", flush=True)
+            task_status.started(runtime)
             async for signum in signals:
                 log.info("stopping signal=%s", signal.Signals(signum).name)
                 break

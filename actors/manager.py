@@ -1,10 +1,13 @@
 """TaskManager: the protocol logic behind the HTTP front and the Python API.
 
-It turns requests into storage writes and scheduler operations. Every
-request runs in its own trio task so a slow one (a blocking send) never
-holds up the others. Control of a task always writes the intent to storage
-first; only then is the running handler signalled, so a lost signal can
-delay a stop but never undo it.
+It turns requests into storage writes and scheduler operations. A request
+that is one storage question (a new task, a read, a list) is passed on to
+storage, which answers the asker directly; every other request runs in its
+own trio task so a slow one (a blocking send) never holds up the others.
+Storage queues a task's run in the same step as the write that makes it
+`submitted`, so the manager never schedules runs itself. Control of a task
+always writes the intent to storage first; only then is the running handler
+signalled, so a lost signal can delay a stop but never undo it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ import attrs
 import trio
 
 from actors import errors
-from actors.messages import CancelTask, PauseTask, RunTask, Schedule
+from actors.messages import (
+    CancelTask,
+    CreateTask,
+    GetTask,
+    ListTasks,
+    PauseTask,
+    Schedule,
+    StorageRequest,
+)
 from actors.requests import (
     CancelRequest,
     FetchTask,
@@ -28,11 +39,11 @@ from actors.requests import (
     SendMessage,
     WaitTask,
 )
-from actors.states import SETTLED, TERMINAL, TaskState
+from actors.states import SETTLED, TERMINAL
 from actors.storage import client as storage_client
 from actors.storage.client import StorageInbox
 from actors.task import Task, new_task
-from actors.writes import Cancel, Fail, FollowUp, Pause, Refused, Resume, Write
+from actors.writes import Cancel, FollowUp, Pause, Refused, Resume, Write
 from runtime.mailbox import ActorGone, AskTimeout, ask
 
 log = logging.getLogger(__name__)
@@ -52,18 +63,34 @@ class TaskManager:
         async with trio.open_nursery() as nursery:
             task_status.started()
             async for request in self.inbox:
-                nursery.start_soon(self._serve, request)
+                if not await self._pass_on(request):
+                    nursery.start_soon(self._serve, request)
+
+    async def _pass_on(self, request: ManagerRequest) -> bool:
+        """Hand a one-question request to storage; False if it needs more."""
+        question: StorageRequest
+        match request:
+            case SendMessage(message, reply, None, context_id, False):
+                fresh = new_task(message, context_id)
+                question = CreateTask(fresh, reply.translated(error=_client_error))
+            case FetchTask(task_id, reply):
+                found = reply.translated(_found(task_id), _client_error)
+                question = GetTask(task_id, found)
+            case FetchTasks(query, reply):
+                question = ListTasks(query, reply.translated(error=_client_error))
+            case _:
+                return False
+        try:
+            await self.storage.send(question)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            request.reply.fail(ActorGone("task storage has stopped"))
+        return True
 
     async def _serve(self, request: ManagerRequest) -> None:
         try:
             request.reply.send(await self._dispatch(request))
-        except errors.RpcError as exc:
-            request.reply.fail(exc)
-        except UNREACHABLE as exc:
-            request.reply.fail(errors.Unavailable(f"task store unreachable: {exc}"))
-        except Exception as exc:  # noqa: BLE001 - logged, then answered as internal
-            log.exception("request failed request=%s", type(request).__name__)
-            request.reply.fail(errors.InternalError(f"internal error: {exc!r}"))
+        except Exception as exc:  # noqa: BLE001 - answered as the client's error
+            request.reply.fail(_client_error(exc))
 
     async def _dispatch(self, request: ManagerRequest) -> Any:
         match request:
@@ -92,7 +119,6 @@ class TaskManager:
         else:
             task = await self._follow_up(request)
 
-        await self._schedule_run(task, undo=Fail(TaskState.SUBMITTED, "not queued"))
         if request.blocking:
             return await self._settle(task)
         return task
@@ -108,31 +134,6 @@ class TaskManager:
 
         write = FollowUp(request.message)
         return await self._write(current.id, write, _not_waiting_for_input)
-
-    async def _schedule_run(self, task: Task, undo: Write) -> None:
-        """Queue the task's current attempt; on failure undo and answer an error.
-
-        `undo` takes the task out of `submitted` again so nothing waits forever
-        for a run that was never queued.
-        """
-        op = RunTask(task.id, task.attempt)
-        try:
-            await ask(self.scheduler, lambda r: Schedule(op, r), self.schedule_timeout)
-        except UNREACHABLE as exc:
-            log.warning("could not queue task_id=%s error=%r", task.id, exc)
-            await self._undo(task, undo, exc)
-            raise errors.Unavailable(
-                f"could not queue task {task.id}: the queue is unreachable ({exc}); "
-                "try again later"
-            ) from None
-
-    async def _undo(self, task: Task, undo: Write, cause: BaseException) -> None:
-        if isinstance(undo, Fail):
-            undo = Fail(undo.expect, f"could not be queued: {cause}")
-        try:
-            await storage_client.write_task(self.storage, task.id, undo)
-        except (Refused, *UNREACHABLE):
-            log.error("could not undo unqueued task_id=%s", task.id)
 
     async def _settle(self, task: Task) -> Task:
         with trio.move_on_after(self.blocking_timeout):
@@ -169,9 +170,7 @@ class TaskManager:
         return task
 
     async def _resume(self, task_id: str) -> Task:
-        task = await self._write(task_id, Resume(), _not_resumable)
-        await self._schedule_run(task, undo=Pause(unqueued=True))
-        return task
+        return await self._write(task_id, Resume(), _not_resumable)
 
     async def _signal(self, op: CancelTask | PauseTask) -> None:
         """Tell whichever worker runs the task to stop it.
@@ -193,6 +192,27 @@ class TaskManager:
             if exc.task is None:
                 raise errors.TaskNotFound(f"task {task_id} not found") from None
             raise refusal(exc.task) from None
+
+
+def _client_error(exc: BaseException) -> BaseException:
+    """What the client hears of `exc`: an `RpcError`, never a traceback."""
+    if isinstance(exc, errors.RpcError):
+        return exc
+    if isinstance(exc, UNREACHABLE):
+        return errors.Unavailable(f"task store unreachable: {exc}")
+    log.error("request failed error=%r", exc, exc_info=exc)
+    return errors.InternalError(f"internal error: {exc!r}")
+
+
+def _found(task_id: str) -> Callable[[Task | None], Task]:
+    """The task as read, or `TaskNotFound` when there is none."""
+
+    def check(task: Task | None) -> Task:
+        if task is None:
+            raise errors.TaskNotFound(f"task {task_id} not found")
+        return task
+
+    return check
 
 
 def _not_cancelable(task: Task) -> errors.RpcError:

@@ -104,11 +104,13 @@ class RedisMode:
                 "storage",
                 MemoryStorage(wires.storage.receive, wires.transport.send).run,
             )
+        queue_in_redis = settings.scheduler_type == "redis"
         storage = RedisStorage(
             wires.storage.receive,
             redis,
             prefix=settings.redis_prefix,
             poll_interval=settings.heartbeat_interval,
+            outbox=None if queue_in_redis else wires.transport.send,
         )
         return ChildSpec("storage", storage.run)
 

@@ -16,7 +16,6 @@ import attrs
 
 from actors.states import (
     CANCELABLE,
-    TERMINAL,
     InvalidTransition,
     TaskState,
     check_move,
@@ -88,12 +87,7 @@ class Cancel:
 
 @attrs.frozen
 class Pause:
-    """Hold a queued task or interrupt a running one; no-op when suspended.
-
-    `unqueued` marks the undo of a resume whose run could not be queued.
-    """
-
-    unqueued: bool = False
+    """Hold a queued task or interrupt a running one; no-op when suspended."""
 
 
 @attrs.frozen
@@ -116,14 +110,6 @@ class Lost:
     max_attempts: int
 
 
-@attrs.frozen
-class Fail:
-    """Fail a task that cannot be scheduled, whatever attempt it is in."""
-
-    expect: TaskState
-    reason: str
-
-
 Write = (
     Claim
     | Finish
@@ -135,7 +121,6 @@ Write = (
     | Resume
     | FollowUp
     | Lost
-    | Fail
 )
 
 
@@ -149,6 +134,20 @@ def apply_write(task: Task, write: Write, now: float | None = None) -> Task:
     if changed is task:
         return task
     return attrs.evolve(changed, version=task.version + 1, updated_at=now)
+
+
+def queues_run(old: Task | None, new: Task) -> bool:
+    """Does storing `new` over `old` (None: a new task) need a run queued?
+
+    Every way into `submitted` (create, resume, follow-up, a lost run's
+    retry) starts a new attempt that some worker must run. Storage queues
+    that run in the same step as the write, so no task can sit in
+    `submitted` with nothing queued for it, whatever crashes in between.
+    Comparing attempts, not states, also covers several writes applied
+    at once (a pause and a resume of a queued task).
+    """
+    fresh = old is None or old.attempt != new.attempt
+    return new.state is S.SUBMITTED and fresh
 
 
 def _expect(task: Task, states: frozenset[TaskState], what: str) -> None:
@@ -253,13 +252,6 @@ def _lost(task: Task, w: Lost) -> Task:
     return _move(task, S.SUBMITTED, attempt=task.attempt + 1)
 
 
-def _fail(task: Task, w: Fail) -> Task:
-    _expect(task, frozenset({w.expect}), "fail")
-    if task.state in TERMINAL:
-        return task
-    return _move(task, S.FAILED, error=w.reason)
-
-
 _APPLY: dict[type, Any] = {
     Claim: _claim,
     Finish: _finish,
@@ -271,5 +263,4 @@ _APPLY: dict[type, Any] = {
     Resume: _resume,
     FollowUp: _follow_up,
     Lost: _lost,
-    Fail: _fail,
 }

@@ -217,13 +217,29 @@ class Subscription:
     _redis: Redis
     _pubsub: Any
 
-    async def next_message(self, timeout: float) -> bytes | None:
-        """The next message's data, or None after `timeout` seconds."""
-        fn = partial(self._pubsub.get_message, timeout=timeout)
-        message = await self._redis._guard(fn, timeout + self._redis.op_timeout)
-        if message is None or message.get("type") != "message":
-            return None
-        return message["data"]  # type: ignore[no-any-return]
+    async def next_messages(self, timeout: float, limit: int = 256) -> list[bytes]:
+        """The data of the next messages: [] after `timeout` seconds idle.
+
+        Waits for one message, then takes up to `limit` already received,
+        all in one crossing of the trio-asyncio bridge, which costs more
+        than reading a message.
+        """
+        fn = partial(_drain, self._pubsub, timeout, limit)
+        found: list[bytes] = await self._redis._guard(
+            fn, timeout + self._redis.op_timeout
+        )
+        return found
+
+
+async def _drain(pubsub: Any, timeout: float, limit: int) -> list[bytes]:
+    """(asyncio) Wait up to `timeout` for a message, then take what is ready."""
+    message = await pubsub.get_message(timeout=timeout)
+    found: list[bytes] = []
+    while message is not None and len(found) < limit:
+        if message.get("type") == "message":
+            found.append(message["data"])
+        message = await pubsub.get_message(timeout=0.0)
+    return found
 
 
 @asynccontextmanager

@@ -16,11 +16,11 @@ import trio
 from actors import errors
 from actors.app import Runtime, open_runtime
 from actors.states import TaskState
-from actors.storage.client import create_task, get_task, write_task
+from actors.storage.client import create_task, write_task
 from actors.storage.redis import RedisStorage
 from actors.task import new_task
 from actors.transport.redis import Entry
-from actors.writes import Claim, Fail, Pause, Refused
+from actors.writes import Claim, Pause, Refused, Resume
 from runtime.aio import open_aio_loop
 from runtime.codec import encode
 from runtime.errors import ConfigError
@@ -293,38 +293,32 @@ async def test_outage_answers_fast_and_recovers(
     assert len(downs) <= 5, [r.getMessage() for r in downs]
 
 
-async def test_undo_during_an_outage_is_applied_when_redis_returns() -> None:
-    """A task stored but not queued is failed once Redis is back, not left."""
-    server = RedisServer(persistent=True)
-    server.start()
+async def test_storage_queues_each_run_in_the_step_that_makes_it_submitted(
+    redis_server: RedisServer,
+) -> None:
+    """A create and a resume push their run entries; a claim or pause pushes none."""
     inbox = open_mailbox()
-    try:
-        async with (
-            open_aio_loop(),
-            open_redis(parse_redis_url(server.url)) as client,
-            trio.open_nursery() as nursery,
-        ):
-            storage = RedisStorage(inbox.receive, client, "rep", poll_interval=0.1)
-            await nursery.start(storage.run)
-            task = await create_task(inbox.send, new_task(_msg("x"), None))
-            server.kill()
-            with pytest.raises(ConnectionError):
-                undo = Fail(TaskState.SUBMITTED, "could not be queued")
-                await write_task(inbox.send, task.id, undo)
-            server.start()
+    prefix = "outbox"
+    async with (
+        open_aio_loop(),
+        open_redis(parse_redis_url(redis_server.url)) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(RedisStorage(inbox.receive, client, prefix).run)
+        task = await create_task(inbox.send, new_task(_msg("x"), None))
+        after_create = sync_client(redis_server.url).lrange(f"{prefix}:tasks", 0, -1)
+        await write_task(inbox.send, task.id, Claim(1))
+        await write_task(inbox.send, task.id, Pause())
+        resumed = await write_task(inbox.send, task.id, Resume())
+        nursery.cancel_scope.cancel()
 
-            with trio.fail_after(15):
-                while True:
-                    with contextlib.suppress(ConnectionError):
-                        now = await get_task(inbox.send, task.id)
-                        if now is not None and now.state is TaskState.FAILED:
-                            break
-                    await trio.sleep(0.05)
-            nursery.cancel_scope.cancel()
-    finally:
-        server.stop()
-
-    assert now.error == "could not be queued"
+    queued = sync_client(redis_server.url).lrange(f"{prefix}:tasks", 0, -1)
+    assert after_create == [encode(Entry("run", task.id, 1))]
+    assert resumed.attempt == 2
+    assert queued == [
+        encode(Entry("run", task.id, 1)),
+        encode(Entry("run", task.id, 2)),
+    ]
 
 
 async def test_two_storages_never_decide_on_a_stale_record(

@@ -11,7 +11,6 @@ from actors.task import new_task
 from actors.writes import (
     Cancel,
     Claim,
-    Fail,
     Finish,
     FollowUp,
     Lost,
@@ -20,6 +19,7 @@ from actors.writes import (
     Resume,
     Save,
     apply_write,
+    queues_run,
 )
 
 S = TaskState
@@ -116,12 +116,25 @@ def test_any_sequence_follows_the_state_machine(writes) -> None:
         task = after
 
 
-def test_unqueued_task_can_be_failed_from_submitted() -> None:
-    """A task whose run could not be queued is failed, not left submitted."""
+def test_every_way_into_submitted_queues_a_run() -> None:
+    """Create, resume, follow-up and a lost run's retry each need a run queued."""
     task = new_task(MESSAGE, None)
+    claimed = apply_write(task, Claim(1))
+    paused = apply_write(claimed, Pause())
+    resumed = apply_write(paused, Resume())
+    asking = apply_write(
+        apply_write(resumed, Claim(2)),
+        Finish(2, S.INPUT_REQUIRED, [{"kind": "text", "text": "?"}]),
+    )
+    answered = apply_write(asking, FollowUp(MESSAGE))
+    running = apply_write(answered, Claim(3))
+    retried = apply_write(running, Lost(3, 5))
 
-    failed = apply_write(task, Fail(S.SUBMITTED, "queue unreachable"))
-
-    assert (failed.state, failed.error) == (S.FAILED, "queue unreachable")
-    with pytest.raises(Refused):
-        apply_write(failed, Fail(S.SUBMITTED, "again"))
+    assert queues_run(None, task)
+    assert queues_run(paused, resumed)
+    assert queues_run(asking, answered)
+    assert queues_run(running, retried)
+    assert queues_run(task, resumed)
+    assert not queues_run(task, claimed)
+    assert not queues_run(claimed, paused)
+    assert not queues_run(paused, apply_write(paused, Pause()))

@@ -1,7 +1,9 @@
 """MemoryStorage: tasks in a dict, owned by one actor.
 
 Fast and simple, and gone when the process exits. Watchers (blocking sends,
-streams) are answered as soon as a write passes the version they saw.
+streams) are answered as soon as a write passes the version they saw. A
+task that enters `submitted` has its run queued before anyone hears of it,
+as Redis storage does in the same step as the write.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ from actors.messages import (
     WatchTask,
     WriteTask,
 )
-from actors.states import TaskState
 from actors.task import Task
-from actors.writes import Lost, Refused, apply_write
+from actors.writes import Refused, apply_write, queues_run
 from runtime.mailbox import Reply, batches
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,8 @@ log = logging.getLogger(__name__)
 @attrs.define
 class MemoryStorage:
     inbox: trio.MemoryReceiveChannel[StorageRequest]
-    # Where a lost run's next attempt is queued, as Redis storage does in
-    # the same step as the write (see `_requeue`).
-    transport: trio.MemorySendChannel[Any] | None = None
+    # Where the run of a task that enters `submitted` is queued.
+    transport: trio.MemorySendChannel[Any]
     _tasks: dict[str, Task] = attrs.field(factory=dict)
     _watchers: dict[str, list[tuple[int, Reply[Task | None]]]] = attrs.field(
         factory=lambda: defaultdict(list)
@@ -50,18 +50,19 @@ class MemoryStorage:
         async for batch in batches(self.inbox):
             for request in batch:
                 try:
-                    self._handle(request)
+                    await self._handle(request)
                 except Exception as exc:  # noqa: BLE001 - one bad request, not all
                     log.exception("storage request failed request=%r", request)
                     request.reply.fail(exc)
 
-    def _handle(self, request: StorageRequest) -> None:
+    async def _handle(self, request: StorageRequest) -> None:
         match request:
             case WriteTask(task_id, write, reply):
-                self._write(task_id, write, reply)
+                await self._write(task_id, write, reply)
             case GetTask(task_id, reply):
                 reply.send(self._tasks.get(task_id))
             case CreateTask(task, reply):
+                await self._queue_run(task)
                 self._tasks[task.id] = task
                 reply.send(task)
             case ListTasks(query, reply):
@@ -69,7 +70,7 @@ class MemoryStorage:
             case WatchTask(task_id, after, reply):
                 self._watch(task_id, after, reply)
 
-    def _write(self, task_id: str, write: Any, reply: Reply[Task]) -> None:
+    async def _write(self, task_id: str, write: Any, reply: Reply[Task]) -> None:
         task = self._tasks.get(task_id)
         if task is None:
             reply.fail(Refused(f"no task {task_id}", None))
@@ -81,24 +82,21 @@ class MemoryStorage:
             reply.fail(exc)
             return
 
+        if queues_run(task, updated):
+            # Queued first: if that fails the write is not stored either.
+            await self._queue_run(updated)
         self._tasks[task_id] = updated
-        if isinstance(write, Lost) and updated.state is TaskState.SUBMITTED:
-            self._requeue(updated)
         reply.send(updated)
         if updated is not task:
             self._notify(updated)
 
-    def _requeue(self, task: Task) -> None:
-        """Queue the next attempt of a lost run before anyone hears of it."""
-        if self.transport is None:
-            log.error("no transport to requeue task_id=%s", task.id)
-            return
+    async def _queue_run(self, task: Task) -> None:
+        """Queue the run of `task`'s current attempt; waits if the queue is full."""
+        schedule = Schedule(RunTask(task.id, task.attempt))
         try:
-            self.transport.send_nowait(Schedule(RunTask(task.id, task.attempt)))
+            self.transport.send_nowait(schedule)
         except trio.WouldBlock:
-            # XXX: a full transport inbox drops this requeue; memory mode
-            # never redelivers, so a lost run cannot happen there today.
-            log.error("transport full, requeue dropped task_id=%s", task.id)
+            await self.transport.send(schedule)
 
     def _watch(self, task_id: str, after: int, reply: Reply[Task | None]) -> None:
         task = self._tasks.get(task_id)

@@ -10,6 +10,9 @@ Key layout (prefix `p`):
 Every write is computed by `apply_write` on the record as read, then stored
 with a compare-and-set on the version in Lua; a lost race re-reads and
 re-applies, so the state machine guards every write in every process.
+A create or write that puts a task in `submitted` pushes its run entry onto
+the queue `p:tasks` in the same script, so a task is never stored without
+its run, even if the process dies right after.
 Requests waiting in the inbox are served together, one pipeline per step.
 When Redis cannot be reached the replies fail at once with
 `RedisUnavailable` (a `ConnectionError`); nothing waits for it to return.
@@ -31,15 +34,15 @@ from actors.messages import (
     ListQuery,
     ListTasks,
     RunTask,
+    Schedule,
     StorageRequest,
     TaskPage,
     WatchTask,
     WriteTask,
 )
-from actors.states import TaskState
 from actors.task import Task
 from actors.transport.redis import entry_for
-from actors.writes import Fail, Lost, Pause, Refused, Write, apply_write
+from actors.writes import Refused, apply_write, queues_run
 from runtime.codec import decode, encode
 from runtime.errors import DecodeError
 from runtime.mailbox import Reply, receive_batch
@@ -55,13 +58,17 @@ log = logging.getLogger(__name__)
 
 CAS_ROUNDS = 20
 CACHE_SIZE = 10_000
-MAX_REPAIRS = 10_000
 
+# Store a new task and, with KEYS[4], queue its run entry ARGV[6] in the
+# same step, so a stored task always has a run to claim.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+if KEYS[4] then
+  redis.call('RPUSH', KEYS[4], ARGV[6])
+end
 redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 """
@@ -69,7 +76,7 @@ return 1
 # Store ARGV[3] as version ARGV[2] if the stored version is still ARGV[1];
 # on a lost race return the record as it is now (nil if it is gone). With
 # KEYS[2], also queue the run entry ARGV[6] in the same step (an outbox), so
-# a task put back in `submitted` can never be left without a run to claim.
+# a task that enters `submitted` can never be left without a run to claim.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then
   return redis.call('HGET', KEYS[1], 'd')
@@ -112,6 +119,9 @@ class RedisStorage:
     redis: Redis
     prefix: str = "bindu"
     poll_interval: float = 1.0
+    # Where runs are queued when the transport is not Redis (memory mode's
+    # queue); None queues them on the Redis list in the writing script.
+    outbox: trio.MemorySendChannel[Any] | None = None
     _keys: Keys = attrs.field(init=False)
     _create: Any = attrs.field(init=False)
     _cas: Any = attrs.field(init=False)
@@ -119,9 +129,9 @@ class RedisStorage:
         factory=lambda: defaultdict(list), init=False
     )
     _dirty: set[str] = attrs.field(factory=set, init=False)
-    _repairs: list[tuple[str, Write]] = attrs.field(factory=list, init=False)
     _cache: dict[str, Task] = attrs.field(factory=dict, init=False)
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _watched: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._keys = Keys(self.prefix)
@@ -133,7 +143,6 @@ class RedisStorage:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._events_loop)
             nursery.start_soon(self._refresh_loop)
-            nursery.start_soon(self._repair_loop)
             task_status.started()
             while True:
                 try:
@@ -166,8 +175,6 @@ class RedisStorage:
         except (RedisUnavailable, RedisFailure) as exc:
             for request in requests:
                 request.reply.fail(exc)
-            if isinstance(exc, RedisUnavailable):
-                self._postpone(requests)
         except Exception as exc:  # noqa: BLE001 - answered, logged, not fatal
             log.exception("storage step failed step=%s", step.__name__)
             for request in requests:
@@ -179,17 +186,23 @@ class RedisStorage:
         def fill(pipe: Any) -> None:
             for request in creates:
                 task, keys = request.task, self._keys
-                pipe_script(
-                    pipe,
-                    self._create,
-                    [keys.task(task.id), keys.index, keys.context(task.context_id)],
-                    [task.version, encode(task), task.created_at, task.id, keys.events],
-                )
+                key_list = [
+                    keys.task(task.id),
+                    keys.index,
+                    keys.context(task.context_id),
+                ]
+                args = [task.version, encode(task), task.created_at, task.id]
+                args.append(keys.events)
+                if self.outbox is None:
+                    key_list.append(keys.queue)
+                    args.append(entry_for(RunTask(task.id, task.attempt)))
+                pipe_script(pipe, self._create, key_list, args)
 
         done = await self.redis.pipeline(fill)
         for request, created in zip(creates, done, strict=True):
             if created:
                 self._remember(request.task.id, request.task)
+                await self._tell_run(request.task)
                 request.reply.send(request.task)
             else:
                 request.reply.fail(ValueError(f"task {request.task.id} exists"))
@@ -201,6 +214,7 @@ class RedisStorage:
                 # read is in flight marks it dirty instead of being missed.
                 entry = (request.after_version, request.reply)
                 self._watchers[request.task_id].append(entry)
+                self._watched.set()
 
         found = await self.read([r.task_id for r in reads])
         for request in reads:
@@ -306,6 +320,8 @@ class RedisStorage:
             ):
                 if outcome == 1:
                     self._remember(task.id, final)
+                    if queues_run(task, final):
+                        await self._tell_run(final)
                     _answer_all(requests, results)
                     self._answer(task.id, final)
                 else:
@@ -335,7 +351,7 @@ class RedisStorage:
             return []
 
         def fill(pipe: Any) -> None:
-            for old, new, requests, _results in stores:
+            for old, new, _requests, _results in stores:
                 keys = [self._keys.task(old.id)]
                 args = [
                     old.version,
@@ -344,59 +360,23 @@ class RedisStorage:
                     self._keys.events,
                     old.id,
                 ]
-                if _requeues(requests, new):
+                if self.outbox is None and queues_run(old, new):
                     keys.append(self._keys.queue)
                     args.append(entry_for(RunTask(new.id, new.attempt)))
                 pipe_script(pipe, self._cas, keys, args)
 
         return await self.redis.pipeline(fill)
 
-    # --- repairs --------------------------------------------------------------
+    async def _tell_run(self, task: Task) -> None:
+        """Queue `task`'s run through the outbox, when there is one.
 
-    def _postpone(self, requests: list[Any]) -> None:
-        """Keep `Fail` and `Pause` writes that met an outage, to apply later.
-
-        They undo a send or a resume whose task was stored as `submitted` but
-        could not be queued; without them such a task would stay `submitted`
-        forever. The asker already heard the error. Applying one later is
-        safe: it is a compare-and-set that only moves a task still queued.
+        XXX: unlike the Redis queue, this comes after the stored write, so a
+        crash in between leaves the task in `submitted` with no run; only
+        the memory transport is wired this way, and it loses its queue in
+        such a crash anyway.
         """
-        for request in requests:
-            if isinstance(request, WriteTask) and _is_undo(request.write):
-                if len(self._repairs) < MAX_REPAIRS:
-                    self._repairs.append((request.task_id, request.write))
-
-    async def _repair_loop(self) -> None:
-        while True:
-            await trio.sleep(self.poll_interval)
-            if not self._repairs:
-                continue
-            repairs, self._repairs = self._repairs, []
-            try:
-                await self._repair(repairs)
-            except (RedisUnavailable, RedisFailure):
-                self._repairs = repairs + self._repairs
-
-    async def _repair(self, repairs: list[tuple[str, Write]]) -> None:
-        """Apply postponed writes; one that no longer applies is dropped."""
-        current = await self.read([task_id for task_id, _write in repairs])
-        stores = []
-        for task_id, write in repairs:
-            task = current.get(task_id)
-            try:
-                updated = apply_write(task, write) if task else None
-            except Refused:
-                continue
-            if task is not None and updated is not None and updated is not task:
-                stores.append((task, updated, None, None))
-
-        stored = await self._store(stores)
-        for (task, updated, _r, _s), outcome in zip(stores, stored, strict=True):
-            self._cache.pop(task.id, None)
-            if outcome == 1:
-                self._answer(updated.id, updated)
-        applied = sum(outcome == 1 for outcome in stored)
-        log.info("applied postponed undo writes count=%d", applied)
+        if self.outbox is not None:
+            await self.outbox.send(Schedule(RunTask(task.id, task.attempt)))
 
     # --- watchers -----------------------------------------------------------
 
@@ -415,21 +395,35 @@ class RedisStorage:
             self._watchers[task_id] = still
 
     async def _events_loop(self) -> None:
-        """Mark watched tasks dirty as other processes publish writes."""
+        """Mark watched tasks dirty as other processes publish writes.
+
+        Subscribes only once something is watched: a worker-only process
+        never waits on a task, so it is spared decoding every write's event.
+        Until then the refresh loop's periodic re-read covers all watchers.
+        """
+        await self._watched.wait()
         link, backoff = self.redis.link("storage-events"), Backoff()
         while True:
             try:
                 async with self.redis.subscribe(self._keys.events) as events:
                     link.up()
                     backoff.reset()
+                    # Writes made while not subscribed were not heard: re-read.
+                    self._dirty.update(self._watchers)
+                    self._wake.set()
                     while True:
-                        data = await events.next_message(timeout=self.poll_interval)
-                        if data is not None and data.decode() in self._watchers:
-                            self._dirty.add(data.decode())
-                            self._wake.set()
+                        found = await events.next_messages(self.poll_interval)
+                        self._mark_dirty(found)
             except (RedisUnavailable, RedisFailure) as exc:
                 link.down(exc)
                 await trio.sleep(backoff.next())
+
+    def _mark_dirty(self, task_ids: list[bytes]) -> None:
+        for raw in task_ids:
+            task_id = raw.decode()
+            if task_id in self._watchers:
+                self._dirty.add(task_id)
+                self._wake.set()
 
     async def _refresh_loop(self) -> None:
         """Re-read dirty watched tasks; all of them now and then, as a fallback.
@@ -479,12 +473,6 @@ def _fail_all(requests: list[WriteTask], error: BaseException) -> None:
         request.reply.fail(error)
 
 
-def _requeues(requests: list[Any] | None, new: Task) -> bool:
-    """A lost run written back to `submitted` needs its next attempt queued."""
-    lost = any(isinstance(r.write, Lost) for r in requests or ())
-    return lost and new.state is TaskState.SUBMITTED
-
-
 def _record(task_id: str, raw: bytes | None) -> Task | None:
     """The task stored as `raw`; a record that does not decode counts as gone.
 
@@ -499,8 +487,3 @@ def _record(task_id: str, raw: bytes | None) -> Task | None:
     except DecodeError as exc:
         log.error("corrupt task record ignored task_id=%s error=%s", task_id, exc)
         return None
-
-
-def _is_undo(write: Write) -> bool:
-    """The manager's undo of a task it stored but could not queue."""
-    return isinstance(write, Fail) or (isinstance(write, Pause) and write.unqueued)

@@ -427,10 +427,10 @@ class RedisTransport:
                     link.up()
                     backoff.reset()
                     while True:
-                        data = await signals.next_message(timeout=5.0)
-                        op = _decode_control(data) if data is not None else None
-                        if op is not None:
-                            await self.control.send(op)
+                        for data in await signals.next_messages(timeout=5.0):
+                            op = _decode_control(data)
+                            if op is not None:
+                                await self.control.send(op)
             except REDIS_ERRORS as exc:
                 link.down(exc)
                 await trio.sleep(backoff.next())
