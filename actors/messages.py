@@ -84,9 +84,14 @@ class IsAlive:
 
 @attrs.frozen
 class Ack:
-    """The outcome of a delivery is stored; the transport may forget it."""
+    """The outcome of a delivery is stored; the transport may forget it.
+
+    With `dead`, the delivery can never run (it names no stored task): a
+    durable transport sets it aside with that reason instead.
+    """
 
     token: Any
+    dead: str | None = None
 
 
 # --- storage inbox ------------------------------------------------------------

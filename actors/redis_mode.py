@@ -131,7 +131,6 @@ class RedisMode:
             heartbeat_interval=settings.heartbeat_interval,
             heartbeat_ttl=settings.heartbeat_ttl,
             block_timeout=block,
-            check_tasks=settings.storage_type == "redis",
             running=self.running,
         )
         return ChildSpec("transport", transport.run, stop=transport.stop)

@@ -37,6 +37,8 @@ class _Run:
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     interrupted: bool = False
     claimed: bool = False
+    # Why the delivery can never run (no such task), if it cannot.
+    dead: str | None = None
 
 
 @attrs.define
@@ -135,14 +137,14 @@ class WorkerPool:
             finally:
                 del self._running[key]
             if not run.scope.cancelled_caught or run.interrupted:
-                await self._ack(delivery)
+                await self._ack(delivery, run.dead)
         except Exception as exc:  # noqa: BLE001 - one bad run must not stop the pool
             log.error("run crashed task_id=%s error=%r", op.task_id, exc)
         finally:
             slots.release()
 
     async def _attempt(self, delivery: Delivery, run: _Run) -> None:
-        task = await self._claim(delivery)
+        task = await self._claim(delivery, run)
         if task is None:
             return
         run.attempt, run.claimed = task.attempt, True
@@ -153,8 +155,10 @@ class WorkerPool:
         except Refused:
             pass
 
-    async def _claim(self, delivery: Delivery) -> Task | None:
+    async def _claim(self, delivery: Delivery, run: _Run) -> Task | None:
         """Take the run, or None when it is stale, cancelled or paused.
+
+        A run of a task that does not exist is marked dead on `run`.
 
         A run that storage shows as `working` in this very attempt was handed
         out before and its worker is gone (a durable transport redelivered
@@ -171,7 +175,10 @@ class WorkerPool:
             return await write_task(self.storage, op.task_id, claim)
         except Refused as exc:
             task = exc.task
-            if task is None or not _was_lost(task, op):
+            if task is None:
+                run.dead = f"unknown task {op.task_id!r}"
+                return None
+            if not _was_lost(task, op):
                 return None
         if await self._still_owned(task, delivery):
             return None
@@ -234,9 +241,9 @@ class WorkerPool:
         except TypeError as exc:
             return failure(str(exc), task.attempt)
 
-    async def _ack(self, delivery: Delivery) -> None:
+    async def _ack(self, delivery: Delivery, dead: str | None = None) -> None:
         if delivery.token is not None:
-            await self.transport.send(Ack(delivery.token))
+            await self.transport.send(Ack(delivery.token, dead))
 
 
 def _interrupt(run: _Run) -> None:

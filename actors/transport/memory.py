@@ -9,6 +9,7 @@ Acknowledgements need no work here: nothing survives the process anyway.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import Any
 
@@ -17,6 +18,8 @@ import trio
 
 from actors.messages import Ack, Control, Delivery, IsAlive, RunTask, Schedule
 from runtime.mailbox import batches
+
+log = logging.getLogger(__name__)
 
 
 @attrs.define
@@ -45,6 +48,9 @@ class MemoryTransport:
 
     async def _handle(self, message: Schedule | Ack | IsAlive) -> None:
         if isinstance(message, Ack):
+            if message.dead is not None:
+                # Nothing survives the process, so there is no dead list.
+                log.warning("dropped a run that cannot run reason=%s", message.dead)
             return
         if isinstance(message, IsAlive):
             message.reply.send(True)  # one process: every worker is this one

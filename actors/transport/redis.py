@@ -177,12 +177,11 @@ class RedisTransport:
     heartbeat_ttl: float = 5.0
     block_timeout: float = 1.0
     claim_batch: int = 16
-    check_tasks: bool = True
     running: Callable[[], dict[str, int]] | None = None
     keys: QueueKeys = attrs.field(init=False)
     _scripts: dict[str, Any] = attrs.field(factory=dict, init=False)
     _held: list[_Held] = attrs.field(factory=list, init=False)
-    _unacked: list[bytes] = attrs.field(factory=list, init=False)
+    _unacked: list[Ack] = attrs.field(factory=list, init=False)
     _claiming: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _stop: trio.Event = attrs.field(factory=trio.Event, init=False)
 
@@ -274,8 +273,8 @@ class RedisTransport:
         schedules = [m for m in batch if isinstance(m, Schedule)]
         runs = [entry_for(s.op) for s in schedules if isinstance(s.op, RunTask)]
         signals = [entry_for(s.op) for s in schedules if not isinstance(s.op, RunTask)]
-        acks = [m.token for m in batch if isinstance(m, Ack)]
-        self._forget(acks)
+        acks = [m for m in batch if isinstance(m, Ack)]
+        self._forget([ack.token for ack in acks])
         acks = self._unacked + acks
         self._unacked = []
         if not (runs or signals or acks):
@@ -286,23 +285,24 @@ class RedisTransport:
                 pipe.rpush(self.keys.queue, *runs)
             for signal in signals:
                 pipe.publish(self.keys.control, signal)
-            for token in acks:
-                pipe.lrem(self.keys.processing, 1, token)
+            for ack in acks:
+                pipe.lrem(self.keys.processing, 1, ack.token)
+                if ack.dead is not None:
+                    pipe.rpush(self.keys.dead, self._dead_record(ack.token, ack.dead))
 
         try:
             await self.redis.pipeline(fill)
         except REDIS_ERRORS as exc:
             # The acks are kept and tried again; the producers hear at once.
-            # XXX: a task stored just before Redis went away is undone by the
-            # manager; storage retries that undo until Redis is back, but if
-            # this process exits first the task stays `submitted` (the client
-            # got an error for it, so it was never accepted).
             self._unacked = acks
             for message in schedules:
                 if message.reply is not None:
                     message.reply.fail(exc)
             return
 
+        for ack in acks:
+            if ack.dead is not None:
+                self._log_dead(ack.token, ack.dead)
         for message in schedules:
             if message.reply is not None:
                 message.reply.send(None)
@@ -365,37 +365,34 @@ class RedisTransport:
     async def _deliver(self, pending: list[bytes]) -> None:
         """Decode, dead-letter what is bad, and pass the rest to the pool.
 
-        Entries leave `pending` (from the front) as they are dealt with.
+        Entries leave `pending` (from the front) as they are dealt with. An
+        entry naming no stored task is found out by the pool's claim, which
+        sends it back here to be set aside, so no read is spent on it here.
         """
-        decoded = [(raw, _decode_run(raw)) for raw in pending]
-        ids = [op.task_id for _raw, op in decoded if isinstance(op, RunTask)]
-        known = set(await self._known(ids))
         while pending:
-            raw, op = decoded.pop(0)
+            raw = pending[0]
+            op = _decode_run(raw)
             if isinstance(op, str):
                 await self._dead_letter(raw, op)
-            elif op.task_id not in known:
-                await self._dead_letter(raw, f"unknown task {op.task_id!r}")
             else:
                 delivery = Delivery(op, token=raw, worker=self.worker_id)
                 await self.deliveries.send(delivery)
                 self._held.append(_Held(raw, op.task_id, op=op))
             pending.pop(0)
 
-    async def _known(self, task_ids: list[str]) -> list[str]:
-        """The ids among `task_ids` that name a stored task."""
-        if not self.check_tasks or not task_ids:
-            return task_ids
-
-        def fill(pipe: Any) -> None:
-            for task_id in task_ids:
-                pipe.exists(self.keys.task(task_id))
-
-        found = await self.redis.pipeline(fill)
-        return [i for i, n in zip(task_ids, found, strict=True) if n]
-
     async def _dead_letter(self, raw: bytes, reason: str) -> None:
         """Move `raw` from the processing list to the dead list, once."""
+        record = self._dead_record(raw, reason)
+
+        def fill(pipe: Any) -> None:
+            pipe.lrem(self.keys.processing, 1, raw)
+            pipe.rpush(self.keys.dead, record)
+
+        await self.redis.pipeline(fill, transaction=True)
+        self._log_dead(raw, reason)
+
+    def _dead_record(self, raw: bytes, reason: str) -> bytes:
+        """The dead list's record of `raw`: the entry, why, who and when."""
         record: dict[str, Any] = {
             "reason": reason,
             "worker": self.worker_id,
@@ -405,12 +402,9 @@ class RedisTransport:
             record["entry"] = raw.decode()
         except UnicodeDecodeError:
             record["entry_hex"] = raw.hex()
+        return orjson.dumps(record)
 
-        def fill(pipe: Any) -> None:
-            pipe.lrem(self.keys.processing, 1, raw)
-            pipe.rpush(self.keys.dead, orjson.dumps(record))
-
-        await self.redis.pipeline(fill, transaction=True)
+    def _log_dead(self, raw: bytes, reason: str) -> None:
         log.warning(
             "dead-lettered entry reason=%s bytes=%d worker=%s",
             reason[:200],
@@ -484,8 +478,9 @@ class RedisTransport:
         buffered = self.deliveries.statistics().current_buffer_used
         taken = self._held[: max(0, len(self._held) - buffered)]
         running = self.running()
+        unacked = {ack.token for ack in self._unacked}
         for held in list(taken):
-            if held.task_id in running or held.token in self._unacked:
+            if held.task_id in running or held.token in unacked:
                 held.strikes = 0
                 continue
             held.strikes += 1
