@@ -122,6 +122,7 @@ class RedisStorage:
     # Where runs are queued when the transport is not Redis (memory mode's
     # queue); None queues them on the Redis list in the writing script.
     outbox: trio.MemorySendChannel[Any] | None = None
+    in_flight: int = 4
     _keys: Keys = attrs.field(init=False)
     _create: Any = attrs.field(init=False)
     _cas: Any = attrs.field(init=False)
@@ -139,30 +140,46 @@ class RedisStorage:
         self._cas = self.redis.register(_CAS)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve requests until the inbox closes; watchers live in memory."""
+        """Serve requests until the inbox closes; watchers live in memory.
+
+        Up to `in_flight` batches are served at once: a request that comes
+        while one batch waits on Redis need not wait for that round trip
+        to end before its own starts. Writes stay correct when batches
+        overlap, as every store is a compare-and-set on the version.
+        """
+        slots = trio.Semaphore(self.in_flight)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._events_loop)
             nursery.start_soon(self._refresh_loop)
             task_status.started()
-            while True:
-                try:
-                    batch = await receive_batch(self.inbox)
-                except trio.EndOfChannel:
-                    break
-                await self._serve(batch)
+            async with trio.open_nursery() as batches:
+                while True:
+                    await slots.acquire()
+                    try:
+                        batch = await receive_batch(self.inbox)
+                    except trio.EndOfChannel:
+                        break
+                    batches.start_soon(self._serve, batch, slots)
             nursery.cancel_scope.cancel()
 
-    async def _serve(self, batch: list[StorageRequest]) -> None:
-        """One pipeline per kind of request: creates, reads, lists, writes."""
-        creates = [r for r in batch if isinstance(r, CreateTask)]
-        reads = [r for r in batch if isinstance(r, GetTask | WatchTask)]
-        lists = [r for r in batch if isinstance(r, ListTasks)]
-        writes = [r for r in batch if isinstance(r, WriteTask)]
-
-        await self._step(self._create_all, creates)
-        await self._step(self._read_all, reads)
-        await self._step(self._list_all, lists)
-        await self._step(self._write_all, writes)
+    async def _serve(self, batch: list[StorageRequest], slots: trio.Semaphore) -> None:
+        """One pipeline per kind of request, all kinds at once."""
+        steps: list[tuple[Callable[[Any], Awaitable[None]], list[Any]]] = [
+            (self._create_all, [r for r in batch if isinstance(r, CreateTask)]),
+            (self._read_all, [r for r in batch if isinstance(r, GetTask | WatchTask)]),
+            (self._list_all, [r for r in batch if isinstance(r, ListTasks)]),
+            (self._write_all, [r for r in batch if isinstance(r, WriteTask)]),
+        ]
+        steps = [(step, requests) for step, requests in steps if requests]
+        try:
+            if len(steps) == 1:
+                await self._step(steps[0][0], steps[0][1])
+                return
+            async with trio.open_nursery() as nursery:
+                for step, requests in steps:
+                    nursery.start_soon(self._step, step, requests)
+        finally:
+            slots.release()
 
     async def _step(
         self, step: Callable[[Any], Awaitable[None]], requests: Any
@@ -198,13 +215,24 @@ class RedisStorage:
                     args.append(entry_for(RunTask(task.id, task.attempt)))
                 pipe_script(pipe, self._create, key_list, args)
 
-        done = await self.redis.pipeline(fill)
+        # Remembered before the round trip: a worker of this process can
+        # claim the run as soon as Redis has it, before this step resumes,
+        # and should not spend a read on it. Nothing else knows the ids yet.
+        for request in creates:
+            self._remember(request.task.id, request.task)
+        try:
+            done = await self.redis.pipeline(fill)
+        except BaseException:
+            for request in creates:
+                self._cache.pop(request.task.id, None)
+            raise
+
         for request, created in zip(creates, done, strict=True):
             if created:
-                self._remember(request.task.id, request.task)
                 await self._tell_run(request.task)
                 request.reply.send(request.task)
             else:
+                self._cache.pop(request.task.id, None)
                 request.reply.fail(ValueError(f"task {request.task.id} exists"))
 
     async def _read_all(self, reads: list[GetTask | WatchTask]) -> None:
@@ -244,10 +272,16 @@ class RedisStorage:
         return found
 
     def _remember(self, task_id: str, task: Task | None) -> None:
-        """Keep the last record seen; writes start from it (see `_write_all`)."""
-        self._cache.pop(task_id, None)
+        """Keep the newest record seen; writes start from it (see `_write_all`).
+
+        A read that was in flight while a write stored a newer version must
+        not put the older record back.
+        """
+        known = self._cache.pop(task_id, None)
         if task is None:
             return
+        if known is not None and known.version > task.version:
+            task = known
         self._cache[task_id] = task
         if len(self._cache) > CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
