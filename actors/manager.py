@@ -44,7 +44,7 @@ from actors.storage import client as storage_client
 from actors.storage.client import StorageInbox
 from actors.task import Task, new_task
 from actors.writes import Cancel, FollowUp, Pause, Refused, Resume, Write
-from runtime.mailbox import ActorGone, AskTimeout, ask
+from runtime.mailbox import ActorGone, AskTimeout, ask, batches
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,10 @@ class TaskManager:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             task_status.started()
-            async for request in self.inbox:
-                if not await self._pass_on(request):
-                    nursery.start_soon(self._serve, request)
+            async for batch in batches(self.inbox):
+                for request in batch:
+                    if not await self._pass_on(request):
+                        nursery.start_soon(self._serve, request)
 
     async def _pass_on(self, request: ManagerRequest) -> bool:
         """Hand a one-question request to storage; False if it needs more."""

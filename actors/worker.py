@@ -90,7 +90,10 @@ class WorkerPool:
         slots = trio.Semaphore(self.concurrency)
         with self._intake:
             while True:
-                await slots.acquire()
+                try:
+                    slots.acquire_nowait()  # the receive is the checkpoint
+                except trio.WouldBlock:
+                    await slots.acquire()
                 try:
                     delivery = await self.deliveries.receive()
                 except (trio.EndOfChannel, trio.Cancelled):

@@ -126,14 +126,14 @@ Write = (
 
 def apply_write(task: Task, write: Write, now: float | None = None) -> Task:
     """The task after `write`, or `Refused` if it does not apply."""
-    now = time.time() if now is None else now
     try:
-        changed = _APPLY[type(write)](task, write)
+        changes = _APPLY[type(write)](task, write)
     except InvalidTransition as exc:
         raise Refused(str(exc), task) from None
-    if changed is task:
+    if changes is None:
         return task
-    return attrs.evolve(changed, version=task.version + 1, updated_at=now)
+    now = time.time() if now is None else now
+    return attrs.evolve(task, version=task.version + 1, updated_at=now, **changes)
 
 
 def queues_run(old: Task | None, new: Task) -> bool:
@@ -163,18 +163,22 @@ def _fenced(task: Task, attempt: int, what: str) -> None:
         )
 
 
-def _move(task: Task, target: TaskState, **changes: Any) -> Task:
+Changes = dict[str, Any] | None
+"""The fields a write sets, or None when it changes nothing."""
+
+
+def _move(task: Task, target: TaskState, **changes: Any) -> Changes:
     check_move(task.state, target)
-    return attrs.evolve(task, state=target, **changes)
+    return {"state": target, **changes}
 
 
-def _claim(task: Task, w: Claim) -> Task:
+def _claim(task: Task, w: Claim) -> Changes:
     _fenced(task, w.attempt, "claim")
     _expect(task, frozenset({S.SUBMITTED}), "claim")
     return _move(task, S.WORKING, status_message=None, error=None, owner=w.owner)
 
 
-def _finish(task: Task, w: Finish) -> Task:
+def _finish(task: Task, w: Finish) -> Changes:
     _fenced(task, w.attempt, "finish")
     _expect(task, frozenset({S.WORKING}), "finish")
     history = task.history
@@ -192,43 +196,43 @@ def _finish(task: Task, w: Finish) -> Task:
     )
 
 
-def _save(task: Task, w: Save) -> Task:
+def _save(task: Task, w: Save) -> Changes:
     _fenced(task, w.attempt, "save")
     _expect(task, frozenset({S.WORKING}), "save")
-    return attrs.evolve(task, saved=w.data)
+    return {"saved": w.data}
 
 
-def _progress(task: Task, w: Progress) -> Task:
+def _progress(task: Task, w: Progress) -> Changes:
     _fenced(task, w.attempt, "report progress")
     _expect(task, frozenset({S.WORKING}), "report progress")
     message = agent_message(task, [{"kind": "text", "text": w.text}])
-    return attrs.evolve(task, status_message=message)
+    return {"status_message": message}
 
 
-def _add_artifact(task: Task, w: AddArtifact) -> Task:
+def _add_artifact(task: Task, w: AddArtifact) -> Changes:
     _fenced(task, w.attempt, "add an artifact")
     _expect(task, frozenset({S.WORKING}), "add an artifact")
-    return attrs.evolve(task, artifacts=(*task.artifacts, w.artifact))
+    return {"artifacts": (*task.artifacts, w.artifact)}
 
 
-def _cancel(task: Task, w: Cancel) -> Task:
+def _cancel(task: Task, w: Cancel) -> Changes:
     _expect(task, CANCELABLE, "cancel")
     return _move(task, S.CANCELED, status_message=None)
 
 
-def _pause(task: Task, w: Pause) -> Task:
+def _pause(task: Task, w: Pause) -> Changes:
     if task.state is S.SUSPENDED:
-        return task
+        return None
     _expect(task, frozenset({S.SUBMITTED, S.WORKING}), "pause")
     return _move(task, S.SUSPENDED)
 
 
-def _resume(task: Task, w: Resume) -> Task:
+def _resume(task: Task, w: Resume) -> Changes:
     _expect(task, frozenset({S.SUSPENDED}), "resume")
     return _move(task, S.SUBMITTED, attempt=task.attempt + 1)
 
 
-def _follow_up(task: Task, w: FollowUp) -> Task:
+def _follow_up(task: Task, w: FollowUp) -> Changes:
     _expect(task, frozenset({S.INPUT_REQUIRED, S.AUTH_REQUIRED}), "follow up on")
     message = {**w.message, "taskId": task.id, "contextId": task.context_id}
     return _move(
@@ -240,7 +244,7 @@ def _follow_up(task: Task, w: FollowUp) -> Task:
     )
 
 
-def _lost(task: Task, w: Lost) -> Task:
+def _lost(task: Task, w: Lost) -> Changes:
     _fenced(task, w.attempt, "requeue")
     _expect(task, frozenset({S.WORKING}), "requeue")
     if task.attempt >= w.max_attempts:

@@ -140,7 +140,7 @@ async def ask(
     scope = trio.CancelScope(deadline=trio.current_time() + timeout)
     try:
         with scope:
-            await inbox.send(build(Reply(slot)))
+            await _send(inbox, build(Reply(slot)))
             await slot.filled.wait()
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         raise ActorGone("the actor's inbox is closed") from None
@@ -151,6 +151,19 @@ async def ask(
     if isinstance(result, _Failure):
         raise result.error
     return result  # type: ignore[no-any-return]
+
+
+async def _send(inbox: trio.MemorySendChannel[M], message: M) -> None:
+    """Send without a scheduling round when the inbox has room.
+
+    `ask` waits for the answer right after, which is its checkpoint; a
+    caller that is already cancelled still sends nothing.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    try:
+        inbox.send_nowait(message)
+    except trio.WouldBlock:
+        await inbox.send(message)
 
 
 async def receive_batch(

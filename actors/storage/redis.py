@@ -5,7 +5,8 @@ Key layout (prefix `p`):
     p:task:{id}        hash {v: version, d: task JSON}
     p:index            sorted set of task ids by created_at
     p:context:{cid}    sorted set of one context's task ids by created_at
-    p:events           pub/sub channel; every create and write publishes the id
+    p:events           pub/sub channel; every create and write publishes
+                       "{id} {version}"
 
 Every write is computed by `apply_write` on the record as read, then stored
 with a compare-and-set on the version in Lua; a lost race re-reads and
@@ -69,7 +70,7 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 if KEYS[4] then
   redis.call('RPUSH', KEYS[4], ARGV[6])
 end
-redis.call('PUBLISH', ARGV[5], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' ' .. ARGV[1])
 return 1
 """
 
@@ -85,7 +86,7 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 if KEYS[2] then
   redis.call('RPUSH', KEYS[2], ARGV[6])
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. ARGV[2])
 return 1
 """
 
@@ -452,10 +453,18 @@ class RedisStorage:
                 link.down(exc)
                 await trio.sleep(backoff.next())
 
-    def _mark_dirty(self, task_ids: list[bytes]) -> None:
-        for raw in task_ids:
-            task_id = raw.decode()
-            if task_id in self._watchers:
+    def _mark_dirty(self, events: list[bytes]) -> None:
+        """Mark watched tasks whose published version this process lacks.
+
+        A write this process made itself has answered its watchers already
+        and is remembered, so its own event costs no read.
+        """
+        for event in events:
+            task_id, version = _parse_event(event)
+            if task_id not in self._watchers:
+                continue
+            known = self._cache.get(task_id)
+            if known is None or version is None or known.version < version:
                 self._dirty.add(task_id)
                 self._wake.set()
 
@@ -505,6 +514,12 @@ def _answer_all(requests: list[WriteTask], results: list[Task | Refused]) -> Non
 def _fail_all(requests: list[WriteTask], error: BaseException) -> None:
     for request in requests:
         request.reply.fail(error)
+
+
+def _parse_event(event: bytes) -> tuple[str, int | None]:
+    """The task id and version an event names (None: a version not given)."""
+    task_id, _, version = event.decode(errors="replace").partition(" ")
+    return task_id, int(version) if version.isdigit() else None
 
 
 def _record(task_id: str, raw: bytes | None) -> Task | None:

@@ -69,7 +69,10 @@ class MemoryTransport:
         """Hand queued runs to the pool, in order, as fast as it takes them."""
         while True:
             while self._queue:
-                await self.deliveries.send(self._queue[0])
+                try:
+                    self.deliveries.send_nowait(self._queue[0])
+                except trio.WouldBlock:
+                    await self.deliveries.send(self._queue[0])
                 self._queue.popleft()
             self._queued = trio.Event()
             await self._queued.wait()
