@@ -257,7 +257,12 @@ async def open_redis(
         **target.client_kwargs(),
         "socket_connect_timeout": min(op_timeout, 2.0),
         "socket_keepalive": True,
-        "retry": Retry(NoBackoff(), 0),
+        # One immediate retry, on a fresh connection, of a command whose
+        # connection failed: a pooled connection left from before a Redis
+        # restart then costs the caller no error. A command that ran but
+        # lost its reply may run twice, so callers' writes are compare-and-
+        # set or idempotent. Timeouts are not retried: the op_timeout holds.
+        "retry": Retry(NoBackoff(), 1, (rexc.ConnectionError,)),
         "health_check_interval": 15,
     }
     client = aioredis.Redis(socket_timeout=op_timeout, **common)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import redis
 import trio
@@ -319,6 +320,29 @@ async def test_storage_queues_each_run_in_the_step_that_makes_it_submitted(
         encode(Entry("run", task.id, 1)),
         encode(Entry("run", task.id, 2)),
     ]
+
+
+async def test_a_retried_create_succeeds_once(redis_server: RedisServer) -> None:
+    """Creating the very same record twice (a retry) answers it and queues one run."""
+    inbox = open_mailbox()
+    prefix = "retry"
+    task = new_task(_msg("x"), None)
+    other = attrs.evolve(new_task(_msg("y"), None), id=task.id)
+    async with (
+        open_aio_loop(),
+        open_redis(parse_redis_url(redis_server.url)) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(RedisStorage(inbox.receive, client, prefix).run)
+        first = await create_task(inbox.send, task)
+        again = await create_task(inbox.send, task)
+        with pytest.raises(ValueError, match="exists"):
+            await create_task(inbox.send, other)
+        nursery.cancel_scope.cancel()
+
+    queued = sync_client(redis_server.url).lrange(f"{prefix}:tasks", 0, -1)
+    assert first == again == task
+    assert queued == [encode(Entry("run", task.id, 1))]
 
 
 async def test_two_storages_never_decide_on_a_stale_record(

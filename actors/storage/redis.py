@@ -61,9 +61,13 @@ CAS_ROUNDS = 20
 CACHE_SIZE = 10_000
 
 # Store a new task and, with KEYS[4], queue its run entry ARGV[6] in the
-# same step, so a stored task always has a run to claim.
+# same step, so a stored task always has a run to claim. Finding this very
+# record stored already means a retry of a create that ran: success.
 _CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'd') == ARGV[2] then return 1 end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
