@@ -137,15 +137,17 @@ class TaskManager:
         return await self._write(current.id, write, _not_waiting_for_input)
 
     async def _settle(self, task: Task) -> Task:
-        with trio.move_on_after(self.blocking_timeout):
-            while task.state not in SETTLED:
-                task = await self._wait(task.id, task.version, self.blocking_timeout)
-        return task
+        """The task once settled, or as it is when the blocking time is up."""
+        if task.state in SETTLED:
+            return task
+        return await self._wait(task.id, task.version, self.blocking_timeout, True)
 
-    async def _wait(self, task_id: str, after: int, timeout: float) -> Task:
+    async def _wait(
+        self, task_id: str, after: int, timeout: float, settled: bool = False
+    ) -> Task:
         with trio.move_on_after(timeout):
             task = await storage_client.watch_task(
-                self.storage, task_id, after, timeout + 1
+                self.storage, task_id, after, timeout + 1, settled
             )
             if task is None:
                 raise errors.TaskNotFound(f"task {task_id} not found")

@@ -143,11 +143,16 @@ class WriteTask:
 
 @attrs.frozen
 class WatchTask:
-    """Answer once the task's version is above `after_version`."""
+    """Answer once the task's version is above `after_version`.
+
+    With `settled`, only once it has also settled (ended, or waits for the
+    user). A task that does not exist is answered at once, as None.
+    """
 
     task_id: str
     after_version: int
     reply: Reply[Task | None]
+    settled: bool = False
 
 
 StorageRequest = CreateTask | GetTask | ListTasks | WriteTask | WatchTask

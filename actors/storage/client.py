@@ -39,9 +39,18 @@ async def write_task(storage: StorageInbox, task_id: str, write: Write) -> Task:
 
 
 async def watch_task(
-    storage: StorageInbox, task_id: str, after_version: int, timeout: float
+    storage: StorageInbox,
+    task_id: str,
+    after_version: int,
+    timeout: float,
+    settled: bool = False,
 ) -> Task | None:
-    """The task once its version passes `after_version` (None if it vanished)."""
+    """The task once its version passes `after_version` (None if it vanished).
+
+    With `settled`, once it has also settled (see `SETTLED`).
+    """
     return await ask(
-        storage, lambda r: WatchTask(task_id, after_version, r), timeout=timeout
+        storage,
+        lambda r: WatchTask(task_id, after_version, r, settled),
+        timeout=timeout,
     )

@@ -9,7 +9,6 @@ as Redis storage does in the same step as the write.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from typing import Any
 
 import attrs
@@ -27,6 +26,7 @@ from actors.messages import (
     WatchTask,
     WriteTask,
 )
+from actors.storage.watchers import Watchers
 from actors.task import Task
 from actors.writes import Refused, apply_write, queues_run
 from runtime.mailbox import Reply, batches
@@ -40,9 +40,7 @@ class MemoryStorage:
     # Where the run of a task that enters `submitted` is queued.
     transport: trio.MemorySendChannel[Any]
     _tasks: dict[str, Task] = attrs.field(factory=dict)
-    _watchers: dict[str, list[tuple[int, Reply[Task | None]]]] = attrs.field(
-        factory=lambda: defaultdict(list)
-    )
+    _watchers: Watchers = attrs.field(factory=Watchers)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve requests until the inbox closes. Restart-safe: state stays."""
@@ -67,8 +65,9 @@ class MemoryStorage:
                 reply.send(task)
             case ListTasks(query, reply):
                 reply.send(self._list(query))
-            case WatchTask(task_id, after, reply):
-                self._watch(task_id, after, reply)
+            case WatchTask(task_id, after, reply, settled):
+                self._watchers.add(task_id, after, reply, settled)
+                self._watchers.answer(task_id, self._tasks.get(task_id))
 
     async def _write(self, task_id: str, write: Any, reply: Reply[Task]) -> None:
         task = self._tasks.get(task_id)
@@ -88,7 +87,7 @@ class MemoryStorage:
         self._tasks[task_id] = updated
         reply.send(updated)
         if updated is not task:
-            self._notify(updated)
+            self._watchers.answer(task_id, updated)
 
     async def _queue_run(self, task: Task) -> None:
         """Queue the run of `task`'s current attempt; waits if the queue is full."""
@@ -97,20 +96,6 @@ class MemoryStorage:
             self.transport.send_nowait(schedule)
         except trio.WouldBlock:
             await self.transport.send(schedule)
-
-    def _watch(self, task_id: str, after: int, reply: Reply[Task | None]) -> None:
-        task = self._tasks.get(task_id)
-        if task is None or task.version > after:
-            reply.send(task)
-            return
-        self._watchers[task_id].append((after, reply))
-
-    def _notify(self, task: Task) -> None:
-        waiting = self._watchers.pop(task.id, None)
-        if not waiting:
-            return
-        for _after, reply in waiting:
-            reply.send(task)
 
     def _list(self, query: ListQuery) -> TaskPage:
         matches = [

@@ -41,12 +41,13 @@ from actors.messages import (
     WatchTask,
     WriteTask,
 )
+from actors.storage.watchers import Watchers
 from actors.task import Task
 from actors.transport.redis import entry_for
 from actors.writes import Refused, apply_write, queues_run
 from runtime.codec import decode, encode
 from runtime.errors import DecodeError
-from runtime.mailbox import Reply, receive_batch
+from runtime.mailbox import receive_batch
 from runtime.redis_client import (
     Backoff,
     Redis,
@@ -135,9 +136,7 @@ class RedisStorage:
     _keys: Keys = attrs.field(init=False)
     _create: Any = attrs.field(init=False)
     _cas: Any = attrs.field(init=False)
-    _watchers: dict[str, list[tuple[int, Reply[Task | None]]]] = attrs.field(
-        factory=lambda: defaultdict(list), init=False
-    )
+    _watchers: Watchers = attrs.field(factory=Watchers, init=False)
     _dirty: set[str] = attrs.field(factory=set, init=False)
     _cache: dict[str, Task] = attrs.field(factory=dict, init=False)
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
@@ -248,8 +247,12 @@ class RedisStorage:
             if isinstance(request, WatchTask):
                 # Registered before reading, so an event that lands while the
                 # read is in flight marks it dirty instead of being missed.
-                entry = (request.after_version, request.reply)
-                self._watchers[request.task_id].append(entry)
+                self._watchers.add(
+                    request.task_id,
+                    request.after_version,
+                    request.reply,
+                    request.settled,
+                )
                 self._watched.set()
 
         found = await self.read([r.task_id for r in reads])
@@ -257,8 +260,8 @@ class RedisStorage:
             task = found.get(request.task_id)
             if isinstance(request, GetTask):
                 request.reply.send(task)
-            elif task is None or task.version > request.after_version:
-                self._answer(request.task_id, task)
+            else:
+                self._watchers.answer(request.task_id, task)
 
     async def read(self, task_ids: list[str]) -> dict[str, Task | None]:
         """The current record of each id (None for an unknown id)."""
@@ -365,7 +368,7 @@ class RedisStorage:
                     if queues_run(task, final):
                         await self._tell_run(final)
                     _answer_all(requests, results)
-                    self._answer(task.id, final)
+                    self._watchers.answer(task.id, final)
                 else:
                     now = _record(task.id, outcome)
                     self._remember(task.id, now)
@@ -421,20 +424,6 @@ class RedisStorage:
             await self.outbox.send(Schedule(RunTask(task.id, task.attempt)))
 
     # --- watchers -----------------------------------------------------------
-
-    def _answer(self, task_id: str, task: Task | None) -> None:
-        """Answer the watchers of `task_id` that `task` satisfies."""
-        waiting = self._watchers.pop(task_id, None)
-        if not waiting:
-            return
-        still = []
-        for after, reply in waiting:
-            if task is None or task.version > after:
-                reply.send(task)
-            else:
-                still.append((after, reply))
-        if still:
-            self._watchers[task_id] = still
 
     async def _events_loop(self) -> None:
         """Mark watched tasks dirty as other processes publish writes.
@@ -493,7 +482,7 @@ class RedisStorage:
             except (RedisUnavailable, RedisFailure):
                 continue
             for task_id, task in found.items():
-                self._answer(task_id, task)
+                self._watchers.answer(task_id, task)
 
 
 def _apply_all(
