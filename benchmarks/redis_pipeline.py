@@ -43,10 +43,11 @@ async def _submit_and_finish(url: str, prefix: str, count: int) -> float:
 
 def pipeline_rate(
     server: RedisServer, prefix: str, pids: list[int], count: int
-) -> tuple[float, str]:
+) -> tuple[float, str, float]:
     """Tasks/s with the worker processes `pids` serving `prefix`.
 
-    Also says whether Redis or the cores were the limit.
+    Also says whether Redis or the cores were the limit, and how much of
+    the machine's cores the processes used.
     """
     workers.wait_until_live(server.url, prefix, len(pids))
     watched = [server.pid, os.getpid(), *pids]
@@ -54,8 +55,9 @@ def pipeline_rate(
     started = time.perf_counter()
     seconds = trio.run(_submit_and_finish, server.url, prefix, count)
     wall = time.perf_counter() - started
-    note = workers.saturation(before, workers.cpu_seconds(watched), wall, server.pid)
-    return rate(count, seconds), note
+    after = workers.cpu_seconds(watched)
+    note = workers.saturation(before, after, wall, server.pid)
+    return rate(count, seconds), note, workers.busy_share(before, after, wall)
 
 
 def new_prefix() -> str:
@@ -69,7 +71,7 @@ def measure(server: RedisServer, quick: bool) -> list[Row]:
     batch = redis_baselines.run(redis_baselines.batched, server.url, tasks * 5)
     prefix = new_prefix()
     with workers.running_workers(server.url, prefix, 1) as pids:
-        tasks_per_s, note = pipeline_rate(server, prefix, pids, tasks)
+        tasks_per_s, note, _busy = pipeline_rate(server, prefix, pids, tasks)
     return [
         Row(WORKLOAD, "tasks/s", tasks_per_s, "tasks/s", note=note),
         _vs(tasks_per_s, single, "vs (a) RPUSH+BLPOP per item", ">= 5x", 5.0),

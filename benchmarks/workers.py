@@ -101,13 +101,19 @@ def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     return used
 
 
+def busy_share(before: dict[int, float], after: dict[int, float], wall: float) -> float:
+    """How much of all the machine's cores the watched processes used."""
+    spent = sum(after[pid] - before.get(pid, 0.0) for pid in after)
+    return spent / wall / (os.cpu_count() or 1)
+
+
 def saturation(
     before: dict[int, float], after: dict[int, float], wall: float, redis_pid: int
 ) -> str:
     """Say whether Redis or the machine's cores were the limit."""
     spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
     cores = os.cpu_count() or 1
-    machine = sum(spent.values()) / wall / cores
+    machine = busy_share(before, after, wall)
     redis_share = spent.get(redis_pid, 0.0) / wall
     note = f"cpu {machine:.0%} of {cores} cores, redis {redis_share:.0%} of one"
     if redis_share >= 0.9:

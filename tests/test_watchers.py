@@ -46,3 +46,19 @@ def test_a_vanished_task_answers_every_watch() -> None:
 
     assert slot.filled.is_set() and slot.value is None
     assert list(watchers) == []
+
+
+def test_only_watchers_of_the_outcome_skip_a_step() -> None:
+    """A working step interests plain watchers only; a settled one interests all."""
+    watchers = Watchers()
+    port, _slot = _port()
+    watchers.add("t", 1, port, settled=True)
+
+    wants_working = watchers.wants("t", TaskState.WORKING)
+    wants_done = watchers.wants("t", TaskState.COMPLETED)
+    wants_unknown = watchers.wants("t", None)
+    watchers.add("t", 1, _port()[0])
+
+    assert (wants_working, wants_done, wants_unknown) == (False, True, True)
+    assert watchers.wants("t", TaskState.WORKING)
+    assert not watchers.wants("other", None)

@@ -6,7 +6,7 @@ Key layout (prefix `p`):
     p:index            sorted set of task ids by created_at
     p:context:{cid}    sorted set of one context's task ids by created_at
     p:events           pub/sub channel; every create and write publishes
-                       "{id} {version}"
+                       "{id} {version}", and a write also the new state
 
 Every write is computed by `apply_write` on the record as read, then stored
 with a compare-and-set on the version in Lua; a lost race re-reads and
@@ -41,6 +41,7 @@ from actors.messages import (
     WatchTask,
     WriteTask,
 )
+from actors.states import TaskState
 from actors.storage.watchers import Watchers
 from actors.task import Task
 from actors.transport.redis import entry_for
@@ -79,8 +80,9 @@ redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' ' .. ARGV[1])
 return 1
 """
 
-# Store ARGV[3] as version ARGV[2] if the stored version is still ARGV[1];
-# on a lost race return the record as it is now (nil if it is gone). With
+# Store ARGV[3] as version ARGV[2] if the stored version is still ARGV[1],
+# and publish the event ARGV[5] on channel ARGV[4]; on a lost race return
+# the record as it is now (nil if it is gone). With
 # KEYS[2], also queue the run entry ARGV[6] in the same step (an outbox), so
 # a task that enters `submitted` can never be left without a run to claim.
 _CAS = """
@@ -91,7 +93,7 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 if KEYS[2] then
   redis.call('RPUSH', KEYS[2], ARGV[6])
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. ARGV[2])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
 
@@ -398,12 +400,13 @@ class RedisStorage:
         def fill(pipe: Any) -> None:
             for old, new, _requests, _results in stores:
                 keys = [self._keys.task(old.id)]
+                event = f"{new.id} {new.version} {new.state}"
                 args = [
                     old.version,
                     new.version,
                     encode(new),
                     self._keys.events,
-                    old.id,
+                    event,
                 ]
                 if self.outbox is None and queues_run(old, new):
                     keys.append(self._keys.queue)
@@ -450,18 +453,20 @@ class RedisStorage:
                 await trio.sleep(backoff.next())
 
     def _mark_dirty(self, events: list[bytes]) -> None:
-        """Mark watched tasks whose published version this process lacks.
+        """Mark watched tasks whose published version a watcher may take.
 
         A write this process made itself has answered its watchers already
-        and is remembered, so its own event costs no read.
+        and is remembered, so its own event costs no read; nor does a step
+        that only watchers of the outcome wait on (a claim, for instance).
         """
-        for event in events:
-            task_id, version = _parse_event(event)
-            if task_id not in self._watchers:
-                continue
-            known = self._cache.get(task_id)
-            if known is None or version is None or known.version < version:
-                self._dirty.add(task_id)
+        for raw in events:
+            event = _parse_event(raw)
+            known = self._cache.get(event.task_id)
+            if known is not None and event.version is not None:
+                if known.version >= event.version:
+                    continue
+            if self._watchers.wants(event.task_id, event.state):
+                self._dirty.add(event.task_id)
                 self._wake.set()
 
     async def _refresh_loop(self) -> None:
@@ -512,10 +517,22 @@ def _fail_all(requests: list[WriteTask], error: BaseException) -> None:
         request.reply.fail(error)
 
 
-def _parse_event(event: bytes) -> tuple[str, int | None]:
-    """The task id and version an event names (None: a version not given)."""
-    task_id, _, version = event.decode(errors="replace").partition(" ")
-    return task_id, int(version) if version.isdigit() else None
+@attrs.frozen
+class _Event:
+    task_id: str
+    version: int | None = None  # None: not given
+    state: TaskState | None = None
+
+
+def _parse_event(raw: bytes) -> _Event:
+    """What an event names: "{id} {version} {state}", the last two optional."""
+    task_id, *rest = raw.decode(errors="replace").split(" ")
+    version = int(rest[0]) if rest and rest[0].isdigit() else None
+    try:
+        state = TaskState(rest[1]) if len(rest) > 1 else None
+    except ValueError:
+        state = None
+    return _Event(task_id, version, state)
 
 
 def _record(task_id: str, raw: bytes | None) -> Task | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from actors.states import SETTLED
+from actors.states import SETTLED, TaskState
 from actors.task import Task
 from runtime.mailbox import Reply
 
@@ -40,6 +40,13 @@ class Watchers:
     def __iter__(self) -> Iterator[str]:
         """The ids of the watched tasks."""
         return iter(self._waiting)
+
+    def wants(self, task_id: str, state: TaskState | None) -> bool:
+        """Could a new version in `state` (None: unknown) answer a watcher?"""
+        waiting = self._waiting.get(task_id, ())
+        if state is None or state in SETTLED:
+            return bool(waiting)
+        return any(not watch.settled for watch in waiting)
 
     def add(
         self,
