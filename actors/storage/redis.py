@@ -5,8 +5,8 @@ Key layout (prefix `p`):
     p:task:{id}        hash {v: version, d: task JSON}
     p:index            sorted set of task ids by created_at
     p:context:{cid}    sorted set of one context's task ids by created_at
-    p:events           pub/sub channel; every create and write publishes
-                       "{id} {version}", and a write also the new state
+    p:events           pub/sub channel; every write (not a create)
+                       publishes "{id} {version} {state}"
 
 Every write is computed by `apply_write` on the record as read, then stored
 with a compare-and-set on the version in Lua; a lost race re-reads and
@@ -62,9 +62,10 @@ log = logging.getLogger(__name__)
 CAS_ROUNDS = 20
 CACHE_SIZE = 10_000
 
-# Store a new task and, with KEYS[4], queue its run entry ARGV[6] in the
+# Store a new task and, with KEYS[4], queue its run entry ARGV[5] in the
 # same step, so a stored task always has a run to claim. Finding this very
-# record stored already means a retry of a create that ran: success.
+# record stored already means a retry of a create that ran: success. No
+# event: nobody can be waiting on a task before it exists.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HGET', KEYS[1], 'd') == ARGV[2] then return 1 end
@@ -74,17 +75,16 @@ redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 if KEYS[4] then
-  redis.call('RPUSH', KEYS[4], ARGV[6])
+  redis.call('RPUSH', KEYS[4], ARGV[5])
 end
-redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' ' .. ARGV[1])
 return 1
 """
 
 # Store ARGV[3] as version ARGV[2] if the stored version is still ARGV[1],
 # and publish the event ARGV[5] on channel ARGV[4]; on a lost race return
-# the record as it is now (nil if it is gone). With
-# KEYS[2], also queue the run entry ARGV[6] in the same step (an outbox), so
-# a task that enters `submitted` can never be left without a run to claim.
+# the record as it is now (nil if it is gone). With KEYS[2], also queue the
+# run entry ARGV[6] in the same step (an outbox), so a task that enters
+# `submitted` can never be left without a run to claim.
 _CAS = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then
   return redis.call('HGET', KEYS[1], 'd')
@@ -218,7 +218,6 @@ class RedisStorage:
                     keys.context(task.context_id),
                 ]
                 args = [task.version, encode(task), task.created_at, task.id]
-                args.append(keys.events)
                 if self.outbox is None:
                     key_list.append(keys.queue)
                     args.append(entry_for(RunTask(task.id, task.attempt)))

@@ -50,7 +50,13 @@ from actors.messages import (
 from runtime.codec import decode, encode
 from runtime.errors import DecodeError
 from runtime.mailbox import receive_batch
-from runtime.redis_client import Backoff, Redis, RedisFailure, RedisUnavailable
+from runtime.redis_client import (
+    Backoff,
+    Redis,
+    RedisFailure,
+    RedisUnavailable,
+    pipe_script,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,15 @@ for i = 1, tonumber(ARGV[1]) do
   out[#out + 1] = entry
 end
 return out
+"""
+
+# Acknowledge: remove each entry ARGV[i] once from the processing list, in
+# one command however many there are.
+_ACK = """
+for i = 1, #ARGV do
+  redis.call('LREM', KEYS[1], 1, ARGV[i])
+end
+return #ARGV
 """
 
 # For every registered worker without a heartbeat: put its processing list
@@ -189,6 +204,7 @@ class RedisTransport:
         self.keys = QueueKeys(self.prefix, self.worker_id)
         for name, lua in (
             ("claim", _CLAIM),
+            ("ack", _ACK),
             ("reap", _REAP),
             ("release", _RELEASE),
         ):
@@ -285,8 +301,10 @@ class RedisTransport:
                 pipe.rpush(self.keys.queue, *runs)
             for signal in signals:
                 pipe.publish(self.keys.control, signal)
+            if acks:
+                tokens = [ack.token for ack in acks]
+                pipe_script(pipe, self._scripts["ack"], [self.keys.processing], tokens)
             for ack in acks:
-                pipe.lrem(self.keys.processing, 1, ack.token)
                 if ack.dead is not None:
                     pipe.rpush(self.keys.dead, self._dead_record(ack.token, ack.dead))
 
