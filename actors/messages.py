@@ -66,12 +66,15 @@ class Delivery:
     """An operation handed to the worker pool; `token` acknowledges it.
 
     `worker` names the worker it was handed to, which becomes the owner of
-    the run it starts.
+    the run it starts. `record` is the task as the transport read it with
+    the operation, in the storage's own encoding: a hint that spares the
+    claim a read, never trusted (the claim is still a compare-and-set).
     """
 
     op: RunTask
     token: Any = None
     worker: str = ""
+    record: bytes | None = None
 
 
 @attrs.frozen
@@ -134,11 +137,16 @@ class ListTasks:
 
 @attrs.frozen
 class WriteTask:
-    """Apply `write`; the reply is the new task or fails with `Refused`."""
+    """Apply `write`; the reply is the new task or fails with `Refused`.
+
+    `hint` is a recent record of the task (see `Delivery.record`) that a
+    storage may start from instead of reading.
+    """
 
     task_id: str
     write: Write
     reply: Reply[Task]
+    hint: bytes | None = None
 
 
 @attrs.frozen

@@ -175,7 +175,7 @@ class WorkerPool:
         op = delivery.op
         claim = Claim(op.attempt, delivery.worker)
         try:
-            return await write_task(self.storage, op.task_id, claim)
+            return await write_task(self.storage, op.task_id, claim, delivery.record)
         except Refused as exc:
             task = exc.task
             if task is None:

@@ -345,6 +345,27 @@ async def test_a_retried_create_succeeds_once(redis_server: RedisServer) -> None
     assert queued == [encode(Entry("run", task.id, 1))]
 
 
+async def test_a_stale_hint_never_decides_a_write(redis_server: RedisServer) -> None:
+    """A claim handed the record as it was when queued is refused once paused."""
+    writer, claimer = open_mailbox(), open_mailbox()
+    prefix = "hint"
+    async with (
+        open_aio_loop(),
+        open_redis(parse_redis_url(redis_server.url)) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(RedisStorage(writer.receive, client, prefix).run)
+        await nursery.start(RedisStorage(claimer.receive, client, prefix).run)
+        task = await create_task(writer.send, new_task(_msg("x"), None))
+        paused = await write_task(writer.send, task.id, Pause())
+        with pytest.raises(Refused) as refused:
+            await write_task(claimer.send, task.id, Claim(1), hint=encode(task))
+        nursery.cancel_scope.cancel()
+
+    assert paused.state is TaskState.SUSPENDED
+    assert refused.value.task == paused
+
+
 async def test_two_storages_never_decide_on_a_stale_record(
     redis_server: RedisServer,
 ) -> None:

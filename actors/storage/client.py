@@ -33,9 +33,11 @@ async def list_tasks(storage: StorageInbox, query: ListQuery) -> TaskPage:
     return await ask(storage, lambda r: ListTasks(query, r))
 
 
-async def write_task(storage: StorageInbox, task_id: str, write: Write) -> Task:
+async def write_task(
+    storage: StorageInbox, task_id: str, write: Write, hint: bytes | None = None
+) -> Task:
     """Apply `write`; raises `Refused` (with the current task) if it does not."""
-    return await ask(storage, lambda r: WriteTask(task_id, write, r))
+    return await ask(storage, lambda r: WriteTask(task_id, write, r, hint))
 
 
 async def watch_task(

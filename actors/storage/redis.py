@@ -342,6 +342,8 @@ class RedisStorage:
         pending: dict[str, list[WriteTask]] = defaultdict(list)
         for request in writes:
             pending[request.task_id].append(request)
+            if request.hint is not None:
+                self._remember(request.task_id, _record(request.task_id, request.hint))
 
         for _ in range(CAS_ROUNDS):
             current, remembered = await self._current(list(pending))

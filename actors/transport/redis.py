@@ -55,31 +55,55 @@ from runtime.redis_client import (
     Redis,
     RedisFailure,
     RedisUnavailable,
-    pipe_script,
 )
 
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisUnavailable, RedisFailure)
 
-# Move up to ARGV[1] entries from the queue's head into the processing list.
+# Move up to ARGV[1] entries from the queue's head into the processing list;
+# answer each entry followed by its task's record (false if none), read in
+# the same step so the claim that follows needs no read of its own. ARGV[2]
+# is the key prefix (see the XXX on _REAP about Redis Cluster).
 _CLAIM = """
 local out = {}
 for i = 1, tonumber(ARGV[1]) do
   local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
   if not entry then break end
+  local ok, op = pcall(cjson.decode, entry)
+  local record = false
+  if ok and type(op) == 'table' and type(op.task_id) == 'string' then
+    record = redis.call('HGET', ARGV[2] .. ':task:' .. op.task_id, 'd')
+  end
   out[#out + 1] = entry
+  out[#out + 1] = record
 end
 return out
 """
 
-# Acknowledge: remove each entry ARGV[i] once from the processing list, in
-# one command however many there are.
-_ACK = """
-for i = 1, #ARGV do
-  redis.call('LREM', KEYS[1], 1, ARGV[i])
+# Everything one batch of the inbox asks, in one command: push ARGV[1] run
+# entries onto the queue KEYS[1], remove ARGV[2] acknowledged entries once
+# each from the processing list KEYS[2], push ARGV[3] records onto the dead
+# list KEYS[3] and publish ARGV[4] signals on KEYS[4]; the items follow in
+# that order. One script and nothing else in its pipeline, so the reload
+# after a Redis restart (NoScriptError) can retry it without doubling.
+_FLUSH = """
+local at = 5
+local function take(count)
+  local items = {}
+  for n = 1, tonumber(count) do
+    items[n] = ARGV[at]
+    at = at + 1
+  end
+  return items
 end
-return #ARGV
+local runs, acks = take(ARGV[1]), take(ARGV[2])
+local dead, signals = take(ARGV[3]), take(ARGV[4])
+if #runs > 0 then redis.call('RPUSH', KEYS[1], unpack(runs)) end
+for _, token in ipairs(acks) do redis.call('LREM', KEYS[2], 1, token) end
+for _, record in ipairs(dead) do redis.call('RPUSH', KEYS[3], record) end
+for _, signal in ipairs(signals) do redis.call('PUBLISH', KEYS[4], signal) end
+return 1
 """
 
 # For every registered worker without a heartbeat: put its processing list
@@ -111,6 +135,11 @@ end
 redis.call('DEL', KEYS[3])
 return moved
 """
+
+
+# A claimed entry and its task's record as stored when claimed (None when
+# it was not read with it).
+Claimed = tuple[bytes, bytes | None]
 
 
 @attrs.frozen
@@ -204,7 +233,7 @@ class RedisTransport:
         self.keys = QueueKeys(self.prefix, self.worker_id)
         for name, lua in (
             ("claim", _CLAIM),
-            ("ack", _ACK),
+            ("flush", _FLUSH),
             ("reap", _REAP),
             ("release", _RELEASE),
         ):
@@ -285,7 +314,7 @@ class RedisTransport:
             await self._handle(batch)
 
     async def _handle(self, batch: list[Schedule | Ack]) -> None:
-        """One round trip for every push, publish and ack in `batch`."""
+        """One command for every push, publish and ack in `batch`."""
         schedules = [m for m in batch if isinstance(m, Schedule)]
         runs = [entry_for(s.op) for s in schedules if isinstance(s.op, RunTask)]
         signals = [entry_for(s.op) for s in schedules if not isinstance(s.op, RunTask)]
@@ -296,20 +325,16 @@ class RedisTransport:
         if not (runs or signals or acks):
             return
 
-        def fill(pipe: Any) -> None:
-            if runs:
-                pipe.rpush(self.keys.queue, *runs)
-            for signal in signals:
-                pipe.publish(self.keys.control, signal)
-            if acks:
-                tokens = [ack.token for ack in acks]
-                pipe_script(pipe, self._scripts["ack"], [self.keys.processing], tokens)
-            for ack in acks:
-                if ack.dead is not None:
-                    pipe.rpush(self.keys.dead, self._dead_record(ack.token, ack.dead))
-
+        tokens = [ack.token for ack in acks]
+        dead = [self._dead_record(a.token, a.dead) for a in acks if a.dead is not None]
+        counts = [len(runs), len(tokens), len(dead), len(signals)]
+        keys = [self.keys.queue, self.keys.processing, self.keys.dead]
         try:
-            await self.redis.pipeline(fill)
+            await self.redis.script(
+                self._scripts["flush"],
+                [*keys, self.keys.control],
+                [*counts, *runs, *tokens, *dead, *signals],
+            )
         except REDIS_ERRORS as exc:
             # The acks are kept and tried again; the producers hear at once.
             self._unacked = acks
@@ -345,7 +370,7 @@ class RedisTransport:
         stay in its processing list) but wait for it.
         """
         link, backoff = self.redis.link(f"worker {self.worker_id}"), Backoff()
-        pending: list[bytes] = []
+        pending: list[Claimed] = []
         with self._claiming:
             while True:
                 try:
@@ -360,14 +385,15 @@ class RedisTransport:
                     link.down(exc)
                     await trio.sleep(backoff.next())
 
-    async def _claim(self) -> list[bytes]:
-        entries: list[bytes] = await self.redis.script(
+    async def _claim(self) -> list[Claimed]:
+        found: list[bytes | None] = await self.redis.script(
             self._scripts["claim"],
             [self.keys.queue, self.keys.processing],
-            [self.claim_batch],
+            [self.claim_batch, self.prefix],
         )
-        if entries:
-            return entries
+        if found:
+            pairs = zip(found[::2], found[1::2], strict=True)
+            return [(entry, record) for entry, record in pairs if entry is not None]
 
         entry = await self.redis.call_blocking(
             "blmove",
@@ -378,9 +404,9 @@ class RedisTransport:
             "RIGHT",
             timeout=self.block_timeout,
         )
-        return [] if entry is None else [entry]
+        return [] if entry is None else [(entry, None)]
 
-    async def _deliver(self, pending: list[bytes]) -> None:
+    async def _deliver(self, pending: list[Claimed]) -> None:
         """Decode, dead-letter what is bad, and pass the rest to the pool.
 
         Entries leave `pending` (from the front) as they are dealt with. An
@@ -388,12 +414,12 @@ class RedisTransport:
         sends it back here to be set aside, so no read is spent on it here.
         """
         while pending:
-            raw = pending[0]
+            raw, record = pending[0]
             op = _decode_run(raw)
             if isinstance(op, str):
                 await self._dead_letter(raw, op)
             else:
-                delivery = Delivery(op, token=raw, worker=self.worker_id)
+                delivery = Delivery(op, raw, self.worker_id, record)
                 await self.deliveries.send(delivery)
                 self._held.append(_Held(raw, op.task_id, op=op))
             pending.pop(0)
