@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -294,24 +295,32 @@ async def test_outage_answers_fast_and_recovers(
     assert len(downs) <= 5, [r.getMessage() for r in downs]
 
 
+@asynccontextmanager
+async def storages(url: str, prefix: str, count: int = 1) -> AsyncIterator[list[Any]]:
+    """The inboxes of `count` Redis storages sharing `prefix`, as processes would."""
+    inboxes = [open_mailbox() for _ in range(count)]
+    async with (
+        open_aio_loop(),
+        open_redis(parse_redis_url(url)) as client,
+        trio.open_nursery() as nursery,
+    ):
+        for inbox in inboxes:
+            await nursery.start(RedisStorage(inbox.receive, client, prefix).run)
+        yield [inbox.send for inbox in inboxes]
+        nursery.cancel_scope.cancel()
+
+
 async def test_storage_queues_each_run_in_the_step_that_makes_it_submitted(
     redis_server: RedisServer,
 ) -> None:
     """A create and a resume push their run entries; a claim or pause pushes none."""
-    inbox = open_mailbox()
     prefix = "outbox"
-    async with (
-        open_aio_loop(),
-        open_redis(parse_redis_url(redis_server.url)) as client,
-        trio.open_nursery() as nursery,
-    ):
-        await nursery.start(RedisStorage(inbox.receive, client, prefix).run)
-        task = await create_task(inbox.send, new_task(_msg("x"), None))
+    async with storages(redis_server.url, prefix) as (inbox,):
+        task = await create_task(inbox, new_task(_msg("x"), None))
         after_create = sync_client(redis_server.url).lrange(f"{prefix}:tasks", 0, -1)
-        await write_task(inbox.send, task.id, Claim(1))
-        await write_task(inbox.send, task.id, Pause())
-        resumed = await write_task(inbox.send, task.id, Resume())
-        nursery.cancel_scope.cancel()
+        await write_task(inbox, task.id, Claim(1))
+        await write_task(inbox, task.id, Pause())
+        resumed = await write_task(inbox, task.id, Resume())
 
     queued = sync_client(redis_server.url).lrange(f"{prefix}:tasks", 0, -1)
     assert after_create == [encode(Entry("run", task.id, 1))]
@@ -324,21 +333,14 @@ async def test_storage_queues_each_run_in_the_step_that_makes_it_submitted(
 
 async def test_a_retried_create_succeeds_once(redis_server: RedisServer) -> None:
     """Creating the very same record twice (a retry) answers it and queues one run."""
-    inbox = open_mailbox()
     prefix = "retry"
     task = new_task(_msg("x"), None)
     other = attrs.evolve(new_task(_msg("y"), None), id=task.id)
-    async with (
-        open_aio_loop(),
-        open_redis(parse_redis_url(redis_server.url)) as client,
-        trio.open_nursery() as nursery,
-    ):
-        await nursery.start(RedisStorage(inbox.receive, client, prefix).run)
-        first = await create_task(inbox.send, task)
-        again = await create_task(inbox.send, task)
+    async with storages(redis_server.url, prefix) as (inbox,):
+        first = await create_task(inbox, task)
+        again = await create_task(inbox, task)
         with pytest.raises(ValueError, match="exists"):
-            await create_task(inbox.send, other)
-        nursery.cancel_scope.cancel()
+            await create_task(inbox, other)
 
     queued = sync_client(redis_server.url).lrange(f"{prefix}:tasks", 0, -1)
     assert first == again == task
@@ -347,20 +349,11 @@ async def test_a_retried_create_succeeds_once(redis_server: RedisServer) -> None
 
 async def test_a_stale_hint_never_decides_a_write(redis_server: RedisServer) -> None:
     """A claim handed the record as it was when queued is refused once paused."""
-    writer, claimer = open_mailbox(), open_mailbox()
-    prefix = "hint"
-    async with (
-        open_aio_loop(),
-        open_redis(parse_redis_url(redis_server.url)) as client,
-        trio.open_nursery() as nursery,
-    ):
-        await nursery.start(RedisStorage(writer.receive, client, prefix).run)
-        await nursery.start(RedisStorage(claimer.receive, client, prefix).run)
-        task = await create_task(writer.send, new_task(_msg("x"), None))
-        paused = await write_task(writer.send, task.id, Pause())
+    async with storages(redis_server.url, "hint", 2) as (writer, claimer):
+        task = await create_task(writer, new_task(_msg("x"), None))
+        paused = await write_task(writer, task.id, Pause())
         with pytest.raises(Refused) as refused:
-            await write_task(claimer.send, task.id, Claim(1), hint=encode(task))
-        nursery.cancel_scope.cancel()
+            await write_task(claimer, task.id, Claim(1), hint=encode(task))
 
     assert paused.state is TaskState.SUSPENDED
     assert refused.value.task == paused
@@ -370,23 +363,15 @@ async def test_two_storages_never_decide_on_a_stale_record(
     redis_server: RedisServer,
 ) -> None:
     """A storage that last saw an old record still refuses and applies correctly."""
-    a, b = open_mailbox(), open_mailbox()
     prefix = redis_settings(redis_server.url).redis_prefix
-    async with (
-        open_aio_loop(),
-        open_redis(parse_redis_url(redis_server.url)) as client,
-        trio.open_nursery() as nursery,
-    ):
-        await nursery.start(RedisStorage(a.receive, client, prefix).run)
-        await nursery.start(RedisStorage(b.receive, client, prefix).run)
-        task = await create_task(a.send, new_task(_msg("x"), None))
-        claimed = await write_task(b.send, task.id, Claim(1))
+    async with storages(redis_server.url, prefix, 2) as (a, b):
+        task = await create_task(a, new_task(_msg("x"), None))
+        claimed = await write_task(b, task.id, Claim(1))
 
         with pytest.raises(Refused) as refused:
-            await write_task(a.send, task.id, Claim(1))
-        paused = await write_task(a.send, task.id, Pause())
-        again = await write_task(b.send, task.id, Pause())
-        nursery.cancel_scope.cancel()
+            await write_task(a, task.id, Claim(1))
+        paused = await write_task(a, task.id, Pause())
+        again = await write_task(b, task.id, Pause())
 
     assert claimed.state is TaskState.WORKING
     assert refused.value.task is not None
