@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from actors.app import open_runtime
-from benchmarks import agent
+from benchmarks import agent, design_floor
 from benchmarks.harness import Row, Stopwatch, emit, is_quick, rate
 from runtime.mailbox import DEFAULT_CAPACITY
 
@@ -74,9 +74,19 @@ async def main() -> None:
     baseline = await channel_rate(tasks * 10)
     tasks_per_s = await runtime_rate(tasks)
     hops = baseline / tasks_per_s
+    floor = baseline * await design_floor.floor_seconds(tasks)
     emit(
         [
             Row("memory pipeline", "tasks/s", tasks_per_s, "tasks/s", baseline),
+            Row(
+                "memory pipeline",
+                "design floor, hops per task",
+                floor,
+                "hops",
+                baseline,
+                floor,
+                note="a run's trio task and cancel scope, 4 asks, its records",
+            ),
             Row(
                 "memory pipeline",
                 "hops per task",
