@@ -25,6 +25,7 @@ from starlette.routing import Route
 from actors import errors
 from actors.api import TaskApi
 from actors.jsonrpc import handle_body
+from runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,27 @@ class HttpFront:
             )
 
         async with trio.open_nursery() as nursery:
-            self.bound = await nursery.start(started)
+            try:
+                self.bound = await nursery.start(started)
+            except (OSError, BaseExceptionGroup) as exc:
+                raise self._bind_error(exc) from None
             log.info("serving urls=%s", ",".join(self.bound))
             task_status.started()
+
+    def _bind_error(self, exc: BaseException) -> BaseException:
+        """A port that cannot be bound as the setting to fix, not a crash.
+
+        No restart can bind a port in use or one not allowed, so the
+        supervisor is told at once (`ConfigError`) instead of retrying.
+        """
+        cause = _first_os_error(exc)
+        if cause is None:
+            return exc
+        return ConfigError(
+            f"HOST/PORT {self.host}:{self.port}: cannot listen there "
+            f"({cause.strerror or cause}); choose another PORT or stop the "
+            "program that holds it"
+        )
 
     def app(self) -> Starlette:
         return Starlette(
@@ -135,6 +154,17 @@ class HttpFront:
         report = self.health()
         status = 200 if report.get("status") == "ok" else 503
         return JSON(report, status)
+
+
+def _first_os_error(exc: BaseException) -> OSError | None:
+    """The first OSError in `exc`, looking inside exception groups."""
+    if isinstance(exc, OSError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _first_os_error(inner)
+        if found is not None:
+            return found
+    return None
 
 
 def _bracket(host: str) -> str:

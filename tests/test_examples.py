@@ -85,6 +85,8 @@ def test_port_in_use_fails_with_one_clear_line() -> None:
             timeout=60,
         )
 
+    last = done.stderr.splitlines()[-1]
     assert done.returncode == 2
-    assert "Address already in use" in done.stderr.splitlines()[-1]
+    assert "Address already in use" in last and f"PORT 127.0.0.1:{port}" in last
+    assert done.stderr.count("actor crashed") == 1  # refused at once, no retries
     assert "Traceback" not in done.stderr
