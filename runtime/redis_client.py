@@ -201,9 +201,21 @@ class Redis:
             message = f"redis at {self.where}: no answer in {limit}s"
             raise RedisUnavailable(message) from None
         except OUTAGE as exc:
+            await self._drop_idle()
             raise RedisUnavailable(self._clean(exc)) from None
         except rexc.RedisError as exc:
             raise RedisFailure(self._clean(exc)) from None
+
+    async def _drop_idle(self) -> None:
+        """Close the pooled connections not in use, after an outage error.
+
+        They may lead to a server that has since restarted, and each would
+        fail its next command. Connections in use are left to their owners.
+        """
+        with trio.CancelScope(shield=True):
+            for client in (self.client, self.blocking):
+                pool = client.connection_pool
+                await _quietly(partial(pool.disconnect, inuse_connections=False))
 
     def _clean(self, exc: BaseException) -> str:
         """The error text with the password blanked out, whatever redis-py says."""
@@ -257,12 +269,11 @@ async def open_redis(
         **target.client_kwargs(),
         "socket_connect_timeout": min(op_timeout, 2.0),
         "socket_keepalive": True,
-        # One immediate retry, on a fresh connection, of a command whose
-        # connection failed: a pooled connection left from before a Redis
-        # restart then costs the caller no error. A command that ran but
-        # lost its reply may run twice, so callers' writes are compare-and-
-        # set or idempotent. Timeouts are not retried: the op_timeout holds.
-        "retry": Retry(NoBackoff(), 1, (rexc.ConnectionError,)),
+        # No retries: a command whose reply was lost may have run, and a
+        # second run of a write would be answered as its own refusal. The
+        # idle connections left from before a Redis restart are dropped by
+        # `_guard` at the first outage error instead.
+        "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 15,
     }
     client = aioredis.Redis(socket_timeout=op_timeout, **common)

@@ -14,19 +14,20 @@ import attrs
 import pytest
 import redis
 import trio
+import trio.testing
 
 from actors import errors
 from actors.app import Runtime, open_runtime
 from actors.states import TaskState
-from actors.storage.client import create_task, write_task
+from actors.storage.client import create_task, watch_task, write_task
 from actors.storage.redis import RedisStorage
 from actors.task import new_task
 from actors.transport.redis import Entry
-from actors.writes import Claim, Pause, Refused, Resume
+from actors.writes import Claim, Finish, Pause, Refused, Resume, apply_write
 from runtime.aio import open_aio_loop
 from runtime.codec import encode
 from runtime.errors import ConfigError
-from runtime.mailbox import open_mailbox
+from runtime.mailbox import Reply, _Slot, open_mailbox
 from runtime.redis_client import open_redis
 from runtime.redis_url import parse_redis_url
 from runtime.settings import Settings, load_settings
@@ -296,8 +297,13 @@ async def test_outage_answers_fast_and_recovers(
 
 
 @asynccontextmanager
-async def storages(url: str, prefix: str, count: int = 1) -> AsyncIterator[list[Any]]:
-    """The inboxes of `count` Redis storages sharing `prefix`, as processes would."""
+async def storages(
+    url: str, prefix: str, count: int = 1, poll: float = 1.0
+) -> AsyncIterator[list[Any]]:
+    """The inboxes of `count` Redis storages sharing `prefix`, as processes would.
+
+    `poll` is their fallback re-read interval for watchers.
+    """
     inboxes = [open_mailbox() for _ in range(count)]
     async with (
         open_aio_loop(),
@@ -305,7 +311,8 @@ async def storages(url: str, prefix: str, count: int = 1) -> AsyncIterator[list[
         trio.open_nursery() as nursery,
     ):
         for inbox in inboxes:
-            await nursery.start(RedisStorage(inbox.receive, client, prefix).run)
+            storage = RedisStorage(inbox.receive, client, prefix, poll_interval=poll)
+            await nursery.start(storage.run)
         yield [inbox.send for inbox in inboxes]
         nursery.cancel_scope.cancel()
 
@@ -357,6 +364,60 @@ async def test_a_stale_hint_never_decides_a_write(redis_server: RedisServer) -> 
 
     assert paused.state is TaskState.SUSPENDED
     assert refused.value.task == paused
+
+
+def test_any_record_remembered_answers_the_watchers_it_satisfies() -> None:
+    """A read or list that brings the outcome answers a watch, event or not.
+
+    Events for versions already remembered are skipped, so whatever puts a
+    record in the cache must answer the watchers it satisfies.
+    """
+
+    class _Scripts:
+        def register(self, lua: str) -> object:
+            return object()
+
+    storage = RedisStorage(open_mailbox().receive, _Scripts())  # type: ignore[arg-type]
+    task = new_task(_msg("x"), None)
+    working = apply_write(task, Claim(1))
+    done = apply_write(working, Finish(1, TaskState.COMPLETED))
+    slot = _Slot()
+    storage._watchers.add(task.id, task.version, Reply(slot), settled=True)
+
+    storage._remember(task.id, working)
+    after_working = slot.filled.is_set()
+    storage._remember(task.id, done)
+
+    assert not after_working
+    assert slot.value == done
+
+
+async def test_garbage_on_the_events_channel_is_ignored(
+    redis_server: RedisServer,
+) -> None:
+    """Malformed events neither crash storage nor keep a watcher from its answer."""
+    prefix = "noise"
+    raw = sync_client(redis_server.url)
+    async with storages(redis_server.url, prefix, 2) as (watcher, writer):
+        task = await create_task(writer, new_task(_msg("x"), None))
+        async with trio.open_nursery() as nursery:
+            answers: list[Any] = []
+
+            async def watch() -> None:
+                answers.append(await watch_task(watcher, task.id, 1, 30, settled=True))
+
+            nursery.start_soon(watch)
+            await trio.testing.wait_all_tasks_blocked()
+            for junk in (b"\xc2\xb2", b"x \xc2\xb2 working", b"", b"\xff 9" * 1000):
+                raw.publish(f"{prefix}:events", junk)
+            claimed = await write_task(writer, task.id, Claim(1))
+            done = await write_task(writer, task.id, Finish(1, TaskState.COMPLETED))
+            with trio.fail_after(10):
+                while not answers:
+                    await trio.testing.wait_all_tasks_blocked()
+
+    assert claimed.state is TaskState.WORKING
+    assert answers == [done]
 
 
 async def test_two_storages_never_decide_on_a_stale_record(

@@ -21,6 +21,7 @@ When Redis cannot be reached the replies fail at once with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -287,7 +288,10 @@ class RedisStorage:
         """Keep the newest record seen; writes start from it (see `_write_all`).
 
         A read that was in flight while a write stored a newer version must
-        not put the older record back.
+        not put the older record back. Watchers that the record satisfies
+        are answered here, whatever brought it (a read, a list, a hint): an
+        event for a version already remembered is skipped on the strength
+        of it (see `_mark_dirty`).
         """
         known = self._cache.pop(task_id, None)
         if task is None:
@@ -297,6 +301,8 @@ class RedisStorage:
         self._cache[task_id] = task
         if len(self._cache) > CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
+        if task_id in self._watchers:
+            self._watchers.answer(task_id, task)
 
     async def _list_all(self, lists: list[ListTasks]) -> None:
         for request in lists:
@@ -475,12 +481,16 @@ class RedisStorage:
 
         XXX: a watcher whose asker gave up stays until its task changes.
         """
+        swept = trio.current_time()
         while True:
             with trio.move_on_after(self.poll_interval):
                 await self._wake.wait()
             self._wake = trio.Event()
-            dirty = self._dirty or set(self._watchers)
-            self._dirty = set()
+            dirty, self._dirty = self._dirty, set()
+            if trio.current_time() - swept >= self.poll_interval:
+                # The fallback runs on time even while events keep coming.
+                dirty |= set(self._watchers)
+                swept = trio.current_time()
             if not dirty:
                 continue
             try:
@@ -528,11 +538,12 @@ class _Event:
 def _parse_event(raw: bytes) -> _Event:
     """What an event names: "{id} {version} {state}", the last two optional."""
     task_id, *rest = raw.decode(errors="replace").split(" ")
-    version = int(rest[0]) if rest and rest[0].isdigit() else None
-    try:
+    version: int | None = None
+    state: TaskState | None = None
+    with contextlib.suppress(ValueError):  # garbage names no version or state
+        version = int(rest[0], 10) if rest else None
+    with contextlib.suppress(ValueError):
         state = TaskState(rest[1]) if len(rest) > 1 else None
-    except ValueError:
-        state = None
     return _Event(task_id, version, state)
 
 
