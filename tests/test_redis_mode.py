@@ -75,13 +75,17 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
+def _deployment(server: RedisServer) -> tuple[Settings, str, redis.Redis]:
+    """Settings with a prefix of their own, the prefix, and a raw client."""
+    settings = redis_settings(server.url)
+    return settings, settings.redis_prefix, sync_client(server.url)
+
+
 async def test_bad_entries_are_dead_lettered_and_the_worker_goes_on(
     redis_server: RedisServer,
 ) -> None:
     """Garbage, unknown ops, bad UTF-8, huge and unknown-task entries go to dead."""
-    settings = redis_settings(redis_server.url)
-    prefix = settings.redis_prefix
-    raw = sync_client(redis_server.url)
+    settings, prefix, raw = _deployment(redis_server)
     bad = [
         b"not json at all",
         encode(Entry("explode", "t-1", 1)),
@@ -102,6 +106,26 @@ async def test_bad_entries_are_dead_lettered_and_the_worker_goes_on(
     assert any("unknown operation 'explode'" in r for r in dead)
     assert any("unknown task 'no-such-task'" in r for r in dead)
     assert sum("undecodable" in r for r in dead) == 3
+    assert raw.llen(f"{prefix}:tasks") == 0
+
+
+async def test_an_entry_stranded_in_a_live_workers_list_runs(
+    redis_server: RedisServer,
+) -> None:
+    """An entry popped into our list whose reply was lost is queued again and runs."""
+    settings, prefix, raw = _deployment(redis_server)
+    api = redis_settings(redis_server.url, REDIS_PREFIX=prefix, AGENT_ROLE="api")
+    async with open_runtime(AGENT, echo, settings=api, serve_http=False) as rt:
+        task = await rt.run_task("stranded")
+        aside = f"{prefix}:aside"
+        assert raw.lmove(f"{prefix}:tasks", aside) is not None  # no worker yet
+        async with open_runtime(AGENT, echo, settings=settings, serve_http=False):
+            worker = (await until(lambda: raw.smembers(f"{prefix}:workers"))).pop()
+            # As if a pop moved the entry and its reply never came back.
+            raw.lmove(aside, f"{prefix}:processing:{worker.decode()}")
+            done = await finished(rt, task["id"])
+
+    assert done["status"]["state"] == "completed"
     assert raw.llen(f"{prefix}:tasks") == 0
 
 

@@ -124,6 +124,19 @@ end
 return moved
 """
 
+# Put strays back: each entry ARGV[i] that the processing list KEYS[1] still
+# holds leaves it for the queue's head KEYS[2], in one step per entry.
+_RETURN = """
+local moved = 0
+for i = 1, #ARGV do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+    redis.call('LPUSH', KEYS[2], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
 # Graceful stop: everything still held goes back to the queue's head and the
 # heartbeat goes; the registry entry stays so a reaper also catches a late
 # straggler. KEYS: processing, queue, heartbeat.
@@ -227,6 +240,10 @@ class RedisTransport:
     _held: list[_Held] = attrs.field(factory=list, init=False)
     _unacked: list[Ack] = attrs.field(factory=list, init=False)
     _claiming: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    # Claimed and not yet handed to the pool (see `_claim_loop`).
+    _pending: list[Claimed] = attrs.field(factory=list, init=False)
+    # Entries of our processing list that we did not know of at the last beat.
+    _strays: set[bytes] = attrs.field(factory=set, init=False)
     _stop: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -234,6 +251,7 @@ class RedisTransport:
         for name, lua in (
             ("claim", _CLAIM),
             ("flush", _FLUSH),
+            ("return", _RETURN),
             ("reap", _REAP),
             ("release", _RELEASE),
         ):
@@ -370,15 +388,14 @@ class RedisTransport:
         stay in its processing list) but wait for it.
         """
         link, backoff = self.redis.link(f"worker {self.worker_id}"), Backoff()
-        pending: list[Claimed] = []
         with self._claiming:
             while True:
                 try:
-                    if not pending:
-                        pending = await self._claim()
+                    if not self._pending:
+                        self._pending = await self._claim()
                     link.up()
                     backoff.reset()
-                    await self._deliver(pending)
+                    await self._deliver(self._pending)
                 except REDIS_ERRORS as exc:
                     # What was claimed and not handed over yet is in `pending`
                     # and in the processing list; it is tried again.
@@ -480,7 +497,8 @@ class RedisTransport:
         link = self.redis.link(f"heartbeat {self.worker_id}")
         while True:
             try:
-                await self._beat()
+                listed = await self._beat()
+                await self._return_strays(listed)
                 reaped = await self.redis.script(
                     self._scripts["reap"],
                     [self.keys.registry, self.keys.queue],
@@ -496,14 +514,41 @@ class RedisTransport:
                 link.down(exc)
             await trio.sleep(self.heartbeat_interval)
 
-    async def _beat(self) -> None:
+    async def _beat(self) -> list[bytes]:
+        """Refresh the heartbeat; answers what our processing list holds."""
         ttl_ms = int(self.heartbeat_ttl * 1000)
 
         def fill(pipe: Any) -> None:
             pipe.set(self.keys.heartbeat, self.worker_id, px=ttl_ms)
             pipe.sadd(self.keys.registry, self.worker_id)
+            pipe.lrange(self.keys.processing, 0, -1)
 
-        await self.redis.pipeline(fill)
+        found = await self.redis.pipeline(fill)
+        listed: list[bytes] = found[-1]
+        return listed
+
+    async def _return_strays(self, listed: list[bytes]) -> None:
+        """Queue again what our processing list holds that we know nothing of.
+
+        A pop whose reply was lost (a dropped connection, a timeout after
+        Redis moved the entry) leaves the entry in this live worker's list,
+        where no reaper looks. Unknown at two beats in a row, so an entry
+        in flight (being claimed or acknowledged) is never taken for one,
+        it goes back to the head of the queue. A copy that was in fact in
+        use only runs into the claim's fencing and is dropped there.
+        """
+        known = {held.token for held in self._held}
+        known |= {raw for raw, _record in self._pending}
+        known |= {ack.token for ack in self._unacked}
+        unknown = {raw for raw in listed if raw not in known}
+        strays = sorted(unknown & self._strays)
+        self._strays = unknown - set(strays)
+        if not strays:
+            return
+        moved = await self.redis.script(
+            self._scripts["return"], [self.keys.processing, self.keys.queue], strays
+        )
+        log.warning("requeued stray entries count=%d worker=%s", moved, self.worker_id)
 
     async def _requeue_dropped(self) -> None:
         """Hand the pool again the entries it took but neither runs nor acked.
