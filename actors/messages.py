@@ -90,11 +90,15 @@ class Ack:
     """The outcome of a delivery is stored; the transport may forget it.
 
     With `dead`, the delivery can never run (it names no stored task): a
-    durable transport sets it aside with that reason instead.
+    durable transport sets it aside with that reason instead. With
+    `handoff`, it is a copy of a run that worker `handoff` still runs: a
+    durable transport moves it to that worker's keeping, so it comes back
+    if that worker dies before finishing.
     """
 
     token: Any
     dead: str | None = None
+    handoff: str | None = None
 
 
 # --- storage inbox ------------------------------------------------------------

@@ -39,6 +39,10 @@ class _Run:
     claimed: bool = False
     # Why the delivery can never run (no such task), if it cannot.
     dead: str | None = None
+    # The live worker that runs this very attempt, when this is a copy.
+    handoff: str | None = None
+    # A copy that our own running attempt holds: it is not ours to ack.
+    keep: bool = False
 
 
 @attrs.define
@@ -130,7 +134,9 @@ class WorkerPool:
         key = (op.task_id, op.attempt)
         try:
             if key in self._running:
-                await self._ack(delivery)
+                # The same entry our own running attempt holds (the reaper
+                # took us for dead and we claimed it back): acking it now
+                # would leave nothing to requeue if we die before finishing.
                 return
             run = _Run(op.attempt)
             self._running[key] = run
@@ -140,7 +146,7 @@ class WorkerPool:
             finally:
                 del self._running[key]
             if not run.scope.cancelled_caught or run.interrupted:
-                await self._ack(delivery, run.dead)
+                await self._settle(delivery, run)
         except Exception as exc:  # noqa: BLE001 - one bad run must not stop the pool
             log.error("run crashed task_id=%s error=%r", op.task_id, exc)
         finally:
@@ -184,6 +190,10 @@ class WorkerPool:
             if not _was_lost(task, op):
                 return None
         if await self._still_owned(task, delivery):
+            if task.owner == delivery.worker:
+                run.keep = True
+            else:
+                run.handoff = task.owner
             return None
 
         lost = Lost(op.attempt, self.max_attempts)
@@ -244,9 +254,11 @@ class WorkerPool:
         except TypeError as exc:
             return failure(str(exc), task.attempt)
 
-    async def _ack(self, delivery: Delivery, dead: str | None = None) -> None:
-        if delivery.token is not None:
-            await self.transport.send(Ack(delivery.token, dead))
+    async def _settle(self, delivery: Delivery, run: _Run) -> None:
+        """Tell the transport what became of a delivery that is done with."""
+        if delivery.token is None or run.keep:
+            return
+        await self.transport.send(Ack(delivery.token, run.dead, run.handoff))
 
 
 def _interrupt(run: _Run) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 import redis
 import trio
@@ -127,6 +128,50 @@ async def test_an_entry_stranded_in_a_live_workers_list_runs(
 
     assert done["status"]["state"] == "completed"
     assert raw.llen(f"{prefix}:tasks") == 0
+
+
+async def test_a_copy_of_a_live_run_stays_with_the_worker_running_it(
+    redis_server: RedisServer,
+) -> None:
+    """A copy of a running entry moves to its owner's list, not away; all settles."""
+    settings, prefix, raw = _deployment(redis_server)
+    worker = redis_settings(redis_server.url, REDIS_PREFIX=prefix, AGENT_ROLE="worker")
+    release = trio.Event()
+
+    async def hold(messages: list[dict[str, Any]]) -> str:
+        await release.wait()
+        return "done"
+
+    async with (
+        open_runtime(AGENT, hold, settings=settings, serve_http=False) as rt,
+        open_runtime(AGENT, hold, settings=worker, serve_http=False),
+    ):
+        task = await rt.run_task("held")
+        key = f"{prefix}:task:{task['id']}"
+        record = await until(lambda: _working(raw.hget(key, "d")), what="working")
+        entry = encode(Entry("run", task["id"], 1))
+        raw.rpush(f"{prefix}:tasks", entry)  # a copy, as a reaper would push
+        held = f"{prefix}:processing:{record['owner']}"
+        await until(lambda: raw.lrange(held, 0, -1).count(entry) == 2, what="kept")
+        release.set()
+        done = await finished(rt, task["id"])
+        await until(lambda: not _anywhere(raw, prefix, entry), what="settled")
+
+    assert done["status"]["state"] == "completed"
+    assert done["metadata"]["attempt"] == 1
+
+
+def _working(raw: bytes | None) -> dict[str, Any] | None:
+    record = orjson.loads(raw) if raw else None
+    return record if record and record["state"] == "working" else None
+
+
+def _anywhere(raw: redis.Redis, prefix: str, entry: bytes) -> bool:
+    lists = [
+        f"{prefix}:tasks",
+        *(k.decode() for k in raw.keys(f"{prefix}:processing:*")),
+    ]
+    return any(entry in raw.lrange(name, 0, -1) for name in lists)
 
 
 async def test_databases_do_not_see_each_other(redis_server: RedisServer) -> None:

@@ -84,11 +84,13 @@ return out
 # Everything one batch of the inbox asks, in one command: push ARGV[1] run
 # entries onto the queue KEYS[1], remove ARGV[2] acknowledged entries once
 # each from the processing list KEYS[2], push ARGV[3] records onto the dead
-# list KEYS[3] and publish ARGV[4] signals on KEYS[4]; the items follow in
-# that order. One script and nothing else in its pipeline, so the reload
-# after a Redis restart (NoScriptError) can retry it without doubling.
+# list KEYS[3], publish ARGV[4] signals on KEYS[4], and hand ARGV[5] entries
+# over to other workers' processing lists (pairs: entry, list key); the
+# items follow in that order. One script and nothing else in its pipeline,
+# so the reload after a Redis restart (NoScriptError) can retry it without
+# doubling. XXX: the hand-over keys are not in KEYS (see _REAP on Cluster).
 _FLUSH = """
-local at = 5
+local at = 6
 local function take(count)
   local items = {}
   for n = 1, tonumber(count) do
@@ -103,6 +105,12 @@ if #runs > 0 then redis.call('RPUSH', KEYS[1], unpack(runs)) end
 for _, token in ipairs(acks) do redis.call('LREM', KEYS[2], 1, token) end
 for _, record in ipairs(dead) do redis.call('RPUSH', KEYS[3], record) end
 for _, signal in ipairs(signals) do redis.call('PUBLISH', KEYS[4], signal) end
+local handoffs = take(tonumber(ARGV[5]) * 2)
+for n = 1, #handoffs, 2 do
+  if redis.call('LREM', KEYS[2], 1, handoffs[n]) == 1 then
+    redis.call('RPUSH', handoffs[n + 1], handoffs[n])
+  end
+end
 return 1
 """
 
@@ -343,15 +351,21 @@ class RedisTransport:
         if not (runs or signals or acks):
             return
 
-        tokens = [ack.token for ack in acks]
+        tokens = [ack.token for ack in acks if ack.handoff is None]
         dead = [self._dead_record(a.token, a.dead) for a in acks if a.dead is not None]
-        counts = [len(runs), len(tokens), len(dead), len(signals)]
+        handoffs = [
+            item
+            for ack in acks
+            if ack.handoff is not None
+            for item in (ack.token, f"{self.prefix}:processing:{ack.handoff}")
+        ]
+        counts = [len(runs), len(tokens), len(dead), len(signals), len(handoffs) // 2]
         keys = [self.keys.queue, self.keys.processing, self.keys.dead]
         try:
             await self.redis.script(
                 self._scripts["flush"],
                 [*keys, self.keys.control],
-                [*counts, *runs, *tokens, *dead, *signals],
+                [*counts, *runs, *tokens, *dead, *signals, *handoffs],
             )
         except REDIS_ERRORS as exc:
             # The acks are kept and tried again; the producers hear at once.
