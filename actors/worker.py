@@ -145,12 +145,33 @@ class WorkerPool:
                     await self._attempt(delivery, run)
             finally:
                 del self._running[key]
+            if run.interrupted and run.claimed:
+                await self._give_back_if_still_ours(op.task_id, run)
             if not run.scope.cancelled_caught or run.interrupted:
                 await self._settle(delivery, run)
         except Exception as exc:  # noqa: BLE001 - one bad run must not stop the pool
             log.error("run crashed task_id=%s error=%r", op.task_id, exc)
         finally:
             slots.release()
+
+    async def _give_back_if_still_ours(self, task_id: str, run: _Run) -> None:
+        """After a stop signal, make sure the stop was real.
+
+        A signal that storage does not back (one published by hand, or one
+        meant for an attempt that was since retried) must not leave the task
+        `working` with nothing running it: such a run is written off as lost,
+        which queues the next attempt in the same step.
+        """
+        task = await get_task(self.storage, task_id)
+        if _superseded(task, run.attempt):
+            return
+        log.warning("stop signal without a stored intent task_id=%s", task_id)
+        try:
+            await write_task(
+                self.storage, task_id, Lost(run.attempt, self.max_attempts)
+            )
+        except Refused:
+            pass
 
     async def _attempt(self, delivery: Delivery, run: _Run) -> None:
         task = await self._claim(delivery, run)

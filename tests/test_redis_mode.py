@@ -174,6 +174,42 @@ def _anywhere(raw: redis.Redis, prefix: str, entry: bytes) -> bool:
     return any(entry in raw.lrange(name, 0, -1) for name in lists)
 
 
+async def test_a_stop_signal_storage_does_not_back_runs_the_task_again(
+    redis_server: RedisServer,
+) -> None:
+    """A pause published by hand interrupts the run, which is then retried."""
+    settings, prefix, raw = _deployment(redis_server)
+
+    async def second_time(messages: list[dict[str, Any]], context: Any) -> str:
+        if context.attempt == 1:
+            await trio.sleep_forever()
+        return "again"
+
+    async with open_runtime(AGENT, second_time, settings=settings) as rt:
+        task = await rt.run_task("stray")
+        key = f"{prefix}:task:{task['id']}"
+        await until(lambda: _working(raw.hget(key, "d")), what="working")
+        raw.publish(f"{prefix}:control", encode(Entry("pause", task["id"], 0)))
+        done = await finished(rt, task["id"])
+
+    assert done["status"]["state"] == "completed"
+    assert done["metadata"]["attempt"] == 2
+
+
+async def test_a_run_told_during_an_outage_is_pushed_once_redis_is_back(
+    own_redis: RedisServer,
+) -> None:
+    """Memory storage with the Redis queue: a run that met an outage still runs."""
+    settings = redis_settings(own_redis.url, STORAGE_TYPE="memory")
+    async with open_runtime(AGENT, echo, settings=settings, serve_http=False) as rt:
+        own_redis.kill()
+        task = await rt.run_task("during")
+        own_redis.start()
+        done = await finished(rt, task["id"], timeout=30)
+
+    assert done["status"]["state"] == "completed"
+
+
 async def test_databases_do_not_see_each_other(redis_server: RedisServer) -> None:
     """A deployment on db 0 and one on db 5, same prefix, never share tasks."""
     calls: Counter[str] = Counter()

@@ -248,6 +248,8 @@ class RedisTransport:
     _held: list[_Held] = attrs.field(factory=list, init=False)
     _unacked: list[Ack] = attrs.field(factory=list, init=False)
     _claiming: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    # Run entries told to us that Redis has not taken yet (see `_handle`).
+    _unpushed: list[bytes] = attrs.field(factory=list, init=False)
     # Claimed and not yet handed to the pool (see `_claim_loop`).
     _pending: list[Claimed] = attrs.field(factory=list, init=False)
     # Entries of our processing list that we did not know of at the last beat.
@@ -342,8 +344,12 @@ class RedisTransport:
     async def _handle(self, batch: list[Schedule | Ack]) -> None:
         """One command for every push, publish and ack in `batch`."""
         schedules = [m for m in batch if isinstance(m, Schedule)]
-        runs = [entry_for(s.op) for s in schedules if isinstance(s.op, RunTask)]
+        queued = [s for s in schedules if isinstance(s.op, RunTask)]
         signals = [entry_for(s.op) for s in schedules if not isinstance(s.op, RunTask)]
+        # Runs no one waits on (told, not asked) are kept and pushed again.
+        told = self._unpushed + [entry_for(s.op) for s in queued if s.reply is None]
+        runs = told + [entry_for(s.op) for s in queued if s.reply is not None]
+        self._unpushed = []
         acks = [m for m in batch if isinstance(m, Ack)]
         self._forget([ack.token for ack in acks])
         acks = self._unacked + acks
@@ -368,8 +374,9 @@ class RedisTransport:
                 [*counts, *runs, *tokens, *dead, *signals, *handoffs],
             )
         except REDIS_ERRORS as exc:
-            # The acks are kept and tried again; the producers hear at once.
+            # Acks and told runs are kept and tried again; askers hear at once.
             self._unacked = acks
+            self._unpushed = told
             for message in schedules:
                 if message.reply is not None:
                     message.reply.fail(exc)
@@ -520,7 +527,7 @@ class RedisTransport:
                 )
                 if reaped:
                     log.warning("requeued entries of dead workers count=%d", reaped)
-                if self._unacked:
+                if self._unacked or self._unpushed:
                     await self._handle([])
                 await self._requeue_dropped()
                 link.up()
