@@ -9,18 +9,22 @@ Key layout (prefix `p`, worker id `w`):
     p:dead              list of entries set aside, each with its reason
     p:control           pub/sub channel for cancel and pause signals
 
-Producer side (every role): `Schedule(RunTask)` waiting in the inbox become
-one multi-value RPUSH; the reply is sent once Redis has them. Cancel and
-pause are published on the control channel.
+Producer side (every role): what waits in the inbox (runs to queue, cancel
+and pause signals, acknowledgements) becomes one Lua command; the reply is
+sent once Redis has it. Storage queues most runs itself, in the script that
+writes the task; the runs here come from a memory storage.
 
 Consumer side (roles all and worker): a blocking BLMOVE moves one entry from
 the queue into this worker's processing list; when the queue is not empty a
-Lua script moves up to `claim_batch` at once. An entry leaves the processing
-list only when the worker pool acknowledges it (its outcome is stored), when
-it is dead-lettered, or when it is put back on the queue: at graceful stop,
-or by any live worker's reaper once this worker's heartbeat has expired. An
-entry the pool dropped (its run crashed) is handed to the pool again.
-Delivery is therefore at least once.
+Lua script moves up to `claim_batch` at once, with each task's record. An
+entry leaves the processing list only when the worker pool acknowledges it
+(its outcome is stored), when it is dead-lettered, when it is handed to the
+live worker that runs that very attempt, or when it is put back on the
+queue: at graceful stop, by any live worker's reaper once this worker's
+heartbeat has expired, or by this worker when its list holds an entry it
+does not know of (a pop whose reply was lost). An entry the pool dropped
+(its run crashed) is handed to the pool again. Delivery is therefore at
+least once.
 """
 
 from __future__ import annotations
