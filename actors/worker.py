@@ -196,8 +196,9 @@ class WorkerPool:
         or puts it back in `submitted` as the next attempt. Storage queues
         that attempt in the same step, so its run can be lost again and
         still come back; this worker claims it like any other. A copy of a
-        run whose owner still beats is a duplicate, not a loss, and is
-        dropped.
+        run whose owner still beats is a duplicate, not a loss: it is kept by
+        or handed to that owner. A run this very worker owns with nothing
+        running it here is its own claim whose answer was lost: it is run.
         """
         op = delivery.op
         claim = Claim(op.attempt, delivery.worker)
@@ -210,11 +211,14 @@ class WorkerPool:
                 return None
             if not _was_lost(task, op):
                 return None
-        if await self._still_owned(task, delivery):
-            if task.owner == delivery.worker:
-                run.keep = True
-            else:
-                run.handoff = task.owner
+
+        if delivery.worker and task.owner == delivery.worker:
+            if self._runs_of(task.id) > 1:
+                run.keep = True  # our own live run holds this attempt
+                return None
+            return task  # our claim took effect; only its answer was lost
+        if await self._owner_beats(task):
+            run.handoff = task.owner
             return None
 
         lost = Lost(op.attempt, self.max_attempts)
@@ -224,11 +228,11 @@ class WorkerPool:
             pass
         return None
 
-    async def _still_owned(self, task: Task, delivery: Delivery) -> bool:
-        """Does a live run still own this attempt, here or in another worker?"""
-        if task.owner == delivery.worker:
-            runs = [k for k in self._running if k[0] == task.id]
-            return len(runs) > 1
+    def _runs_of(self, task_id: str) -> int:
+        return sum(1 for key in self._running if key[0] == task_id)
+
+    async def _owner_beats(self, task: Task) -> bool:
+        """Does the worker that claimed the task (another one) still beat?"""
         if not task.owner:
             return False
         owner = task.owner

@@ -110,21 +110,33 @@ async def test_bad_entries_are_dead_lettered_and_the_worker_goes_on(
     assert raw.llen(f"{prefix}:tasks") == 0
 
 
+@asynccontextmanager
+async def _set_aside_then_worker(
+    server: RedisServer,
+) -> AsyncIterator[tuple[Runtime, dict[str, Any], str, str]]:
+    """A task whose run entry waits at `{prefix}:aside`, then a live worker.
+
+    Yields the API runtime, the task, the prefix and the worker's id.
+    """
+    settings, prefix, raw = _deployment(server)
+    api = redis_settings(server.url, REDIS_PREFIX=prefix, AGENT_ROLE="api")
+    async with open_runtime(AGENT, echo, settings=api, serve_http=False) as rt:
+        task = await rt.run_task("set aside")
+        assert raw.lmove(f"{prefix}:tasks", f"{prefix}:aside") is not None
+        async with open_runtime(AGENT, echo, settings=settings, serve_http=False):
+            worker = (await until(lambda: raw.smembers(f"{prefix}:workers"))).pop()
+            yield rt, task, prefix, worker.decode()
+
+
 async def test_an_entry_stranded_in_a_live_workers_list_runs(
     redis_server: RedisServer,
 ) -> None:
     """An entry popped into our list whose reply was lost is queued again and runs."""
-    settings, prefix, raw = _deployment(redis_server)
-    api = redis_settings(redis_server.url, REDIS_PREFIX=prefix, AGENT_ROLE="api")
-    async with open_runtime(AGENT, echo, settings=api, serve_http=False) as rt:
-        task = await rt.run_task("stranded")
-        aside = f"{prefix}:aside"
-        assert raw.lmove(f"{prefix}:tasks", aside) is not None  # no worker yet
-        async with open_runtime(AGENT, echo, settings=settings, serve_http=False):
-            worker = (await until(lambda: raw.smembers(f"{prefix}:workers"))).pop()
-            # As if a pop moved the entry and its reply never came back.
-            raw.lmove(aside, f"{prefix}:processing:{worker.decode()}")
-            done = await finished(rt, task["id"])
+    async with _set_aside_then_worker(redis_server) as (rt, task, prefix, worker):
+        raw = sync_client(redis_server.url)
+        # As if a pop moved the entry and its reply never came back.
+        raw.lmove(f"{prefix}:aside", f"{prefix}:processing:{worker}")
+        done = await finished(rt, task["id"])
 
     assert done["status"]["state"] == "completed"
     assert raw.llen(f"{prefix}:tasks") == 0
@@ -208,6 +220,21 @@ async def test_a_run_told_during_an_outage_is_pushed_once_redis_is_back(
         done = await finished(rt, task["id"], timeout=30)
 
     assert done["status"]["state"] == "completed"
+
+
+async def test_a_claim_whose_answer_was_lost_runs_in_the_same_attempt(
+    redis_server: RedisServer,
+) -> None:
+    """A worker that finds its own claim stored, with nothing running it, runs it."""
+    async with _set_aside_then_worker(redis_server) as (rt, task, prefix, worker):
+        # The claim is stored as this worker's, as if its answer was lost.
+        async with storages(redis_server.url, prefix) as (inbox,):
+            await write_task(inbox, task["id"], Claim(1, worker))
+        sync_client(redis_server.url).lmove(f"{prefix}:aside", f"{prefix}:tasks")
+        done = await finished(rt, task["id"])
+
+    assert done["status"]["state"] == "completed"
+    assert done["metadata"]["attempt"] == 1
 
 
 async def test_databases_do_not_see_each_other(redis_server: RedisServer) -> None:
