@@ -131,6 +131,17 @@ async def deployment(
     return api, pool
 
 
+async def send_until_running(
+    client: httpx.AsyncClient, env: dict[str, str], text: str
+) -> str:
+    """Send one message; its task id once a worker has started running it."""
+    sent = await rpc_batch(client, "message/send", [{"message": message(text)}])
+    with trio.fail_after(15):
+        while not runs(env):
+            await trio.sleep(0.02)  # another process's run log: nothing to wait on
+    return str(sent[0]["result"]["id"])
+
+
 def runs(env: dict[str, str]) -> list[tuple[str, int, int]]:
     """(text, pid, attempt) of every handler run so far."""
     path = Path(env["RUN_LOG"])
@@ -226,13 +237,7 @@ async def test_killed_worker_task_runs_again_or_fails_at_the_limit(
     )
     api, workers = await deployment(procs, env)
     async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
-        sent = await rpc_batch(
-            client, "message/send", [{"message": message("sleep-once:60")}]
-        )
-        task_id = sent[0]["result"]["id"]
-        with trio.fail_after(15):
-            while not runs(env):
-                await trio.sleep(0.02)
+        task_id = await send_until_running(client, env, "sleep-once:60")
         victim = next(w for w in workers if w.pid == runs(env)[0][1])
         victim.kill()
         task = (await all_terminal(client, [task_id], timeout=30))[task_id]
@@ -257,13 +262,7 @@ async def test_cancel_reaches_the_worker_process_running_the_task(
     raw = sync_redis(cluster_env["REDIS_URL"])
     held = f"{cluster_env['REDIS_PREFIX']}:processing:*"
     async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
-        sent = await rpc_batch(
-            client, "message/send", [{"message": message("sleep:60")}]
-        )
-        task_id = sent[0]["result"]["id"]
-        with trio.fail_after(15):
-            while not runs(cluster_env):
-                await trio.sleep(0.02)
+        task_id = await send_until_running(client, cluster_env, "sleep:60")
         await rpc_batch(client, "tasks/cancel", [{"id": task_id}])
         with trio.fail_after(10):
             while any(raw.llen(key) for key in raw.keys(held)):
@@ -422,13 +421,7 @@ async def test_duplicate_entries_of_a_live_run_are_dropped(
     api, _workers = await deployment(procs, cluster_env)
     raw = sync_redis(cluster_env["REDIS_URL"])
     async with httpx.AsyncClient(base_url=api.url or "", timeout=30) as client:
-        sent = await rpc_batch(
-            client, "message/send", [{"message": message("sleep:1.5")}]
-        )
-        task_id = sent[0]["result"]["id"]
-        with trio.fail_after(15):
-            while not runs(cluster_env):
-                await trio.sleep(0.02)
+        task_id = await send_until_running(client, cluster_env, "sleep:1.5")
         entry = b'{"op":"run","task_id":"%s","attempt":1}' % task_id.encode()
         raw.rpush(f"{cluster_env['REDIS_PREFIX']}:tasks", *[entry] * 6)
         task = (await all_terminal(client, [task_id], timeout=30))[task_id]

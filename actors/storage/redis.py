@@ -131,11 +131,6 @@ class RedisStorage:
     # Where runs are queued when the transport is not Redis (memory mode's
     # queue); None queues them on the Redis list in the writing script.
     outbox: trio.MemorySendChannel[Any] | None = None
-    # Measured (benchmarks/README.md): 4 batches in flight made batches
-    # smaller and cost a quarter of the throughput under load, and did not
-    # lower the start latency at light load, where the bridge's cost per
-    # reply, not waiting, is what delays a claim.
-    in_flight: int = 1
     _keys: Keys = attrs.field(init=False)
     _create: Any = attrs.field(init=False)
     _cas: Any = attrs.field(init=False)
@@ -153,26 +148,23 @@ class RedisStorage:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve requests until the inbox closes; watchers live in memory.
 
-        Up to `in_flight` batches are served at once, and the kinds of
-        request in one batch side by side. Writes stay correct when batches
-        overlap, as every store is a compare-and-set on the version.
+        One batch at a time, its kinds of request side by side. (Several
+        batches in flight made them smaller and cost a quarter of the
+        throughput; see benchmarks/README.md.)
         """
-        slots = trio.Semaphore(self.in_flight)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._events_loop)
             nursery.start_soon(self._refresh_loop)
             task_status.started()
-            async with trio.open_nursery() as batches:
-                while True:
-                    await slots.acquire()
-                    try:
-                        batch = await receive_batch(self.inbox)
-                    except trio.EndOfChannel:
-                        break
-                    batches.start_soon(self._serve, batch, slots)
+            while True:
+                try:
+                    batch = await receive_batch(self.inbox)
+                except trio.EndOfChannel:
+                    break
+                await self._serve(batch)
             nursery.cancel_scope.cancel()
 
-    async def _serve(self, batch: list[StorageRequest], slots: trio.Semaphore) -> None:
+    async def _serve(self, batch: list[StorageRequest]) -> None:
         """One pipeline per kind of request, all kinds at once."""
         steps: list[tuple[Callable[[Any], Awaitable[None]], list[Any]]] = [
             (self._create_all, [r for r in batch if isinstance(r, CreateTask)]),
@@ -181,15 +173,12 @@ class RedisStorage:
             (self._write_all, [r for r in batch if isinstance(r, WriteTask)]),
         ]
         steps = [(step, requests) for step, requests in steps if requests]
-        try:
-            if len(steps) == 1:
-                await self._step(steps[0][0], steps[0][1])
-                return
-            async with trio.open_nursery() as nursery:
-                for step, requests in steps:
-                    nursery.start_soon(self._step, step, requests)
-        finally:
-            slots.release()
+        if len(steps) == 1:
+            await self._step(*steps[0])
+            return
+        async with trio.open_nursery() as nursery:
+            for step, requests in steps:
+                nursery.start_soon(self._step, step, requests)
 
     async def _step(
         self, step: Callable[[Any], Awaitable[None]], requests: Any
